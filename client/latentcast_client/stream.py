@@ -1,0 +1,220 @@
+"""The latentcast code stream (.lcs): a header, then one packet per frame.
+
+All integers are little-endian. Layout, format version 1::
+
+    header
+      magic          4 bytes   b"LCST"
+      version        u16       FORMAT_VERSION
+      width          u32       frame width in pixels
+      height         u32       frame height in pixels
+      fps_num        u32       frame rate as the fraction fps_num / fps_den
+      fps_den        u32
+      frame_count    u32       number of packets that follow
+      bundle_sha256  32 bytes  sha256 of the decoder bundle's manifest
+      model_id_len   u16
+      model_id       model_id_len bytes, UTF-8
+      header_crc     u32       CRC-32 of every header byte before it
+
+    packet (repeated frame_count times)
+      type           u8        PacketType
+      index          u32       frame number, counting from 0
+      length         u32       payload bytes
+      crc            u32       CRC-32 of type, index, length and payload
+      payload        length bytes: the range-coded latent (see ``entropy``)
+
+A reader decodes packet by packet as bytes arrive (``StreamReader.feed``) and
+raises ``StreamError`` on a bad magic, an unknown version, a checksum mismatch
+or a stream that ends early, so a damaged packet is reported, never decoded.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from enum import IntEnum
+from fractions import Fraction
+
+from latentcast_client.errors import StreamError
+
+MAGIC = b"LCST"
+FORMAT_VERSION = 1
+# Upper bound on one packet's payload; a larger length field means a damaged packet.
+MAX_PAYLOAD = 64 << 20
+
+_HEADER_FIXED = struct.Struct("<4sHIIIII32sH")
+_PACKET_HEAD = struct.Struct("<BII")
+_CRC = struct.Struct("<I")
+
+
+class PacketType(IntEnum):
+    INTRA = 1  # a frame coded alone: decodable without any other packet
+
+
+@dataclass(frozen=True)
+class StreamHeader:
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int
+    bundle_sha256: str
+    model_id: str
+    version: int = FORMAT_VERSION
+
+    def pack(self) -> bytes:
+        model_id = self.model_id.encode("utf-8")
+        fixed = _HEADER_FIXED.pack(
+            MAGIC, self.version, self.width, self.height, self.fps.numerator, self.fps.denominator,
+            self.frame_count, bytes.fromhex(self.bundle_sha256), len(model_id),
+        )
+        body = fixed + model_id
+        return body + _CRC.pack(zlib.crc32(body))
+
+
+@dataclass(frozen=True)
+class Packet:
+    type: PacketType
+    index: int
+    payload: bytes
+
+    def pack(self) -> bytes:
+        head = _PACKET_HEAD.pack(self.type, self.index, len(self.payload))
+        crc = zlib.crc32(self.payload, zlib.crc32(head))
+        return head + _CRC.pack(crc) + self.payload
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """Frame rate as a small fraction: 29.97 becomes 30000/1001, 25.0 becomes 25/1."""
+    return Fraction(fps).limit_denominator(1001)
+
+
+class StreamReader:
+    """Incremental parser: feed bytes as they arrive, take the header and complete packets.
+
+    ``feed`` returns the packets completed by the new bytes; ``header`` is set once
+    the header is complete. ``finish`` raises if the stream ended early.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.header: StreamHeader | None = None
+        self.packets_read = 0
+        self.bytes_read = 0
+
+    def feed(self, data: bytes) -> list[Packet]:
+        self._buffer += data
+        self.bytes_read += len(data)
+        if self.header is None and not self._parse_header():
+            return []
+        packets = []
+        while self.packets_read < self.header.frame_count:
+            packet = self._parse_packet()
+            if packet is None:
+                break
+            packets.append(packet)
+        if self.packets_read == self.header.frame_count and self._buffer:
+            raise StreamError(f"{len(self._buffer)} unexpected bytes after the last of {self.packets_read} packets")
+        return packets
+
+    def finish(self) -> None:
+        if self.header is None:
+            raise StreamError(f"stream ended after {self.bytes_read} bytes, before its header was complete")
+        if self.packets_read < self.header.frame_count:
+            raise StreamError(
+                f"stream truncated: {self.packets_read} of {self.header.frame_count} packets arrived"
+            )
+
+    def _parse_header(self) -> bool:
+        if len(self._buffer) >= 4 and bytes(self._buffer[:4]) != MAGIC:
+            raise StreamError(f"not a latentcast stream: magic is {bytes(self._buffer[:4])!r}, expected {MAGIC!r}")
+        if len(self._buffer) < _HEADER_FIXED.size:
+            return False
+        magic, version, width, height, fps_num, fps_den, frames, bundle, id_len = _HEADER_FIXED.unpack_from(
+            self._buffer
+        )
+        if version != FORMAT_VERSION:
+            raise StreamError(
+                f"stream format version {version} is not supported; this player reads version {FORMAT_VERSION}. "
+                "Upgrade latentcast-client."
+            )
+        end = _HEADER_FIXED.size + id_len
+        if len(self._buffer) < end + _CRC.size:
+            return False
+        (crc,) = _CRC.unpack_from(self._buffer, end)
+        if crc != zlib.crc32(bytes(self._buffer[:end])):
+            raise StreamError("stream header is damaged: its CRC-32 does not match")
+        if width == 0 or height == 0 or fps_num == 0 or fps_den == 0:
+            raise StreamError(f"stream header has an invalid size {width}x{height} or frame rate {fps_num}/{fps_den}")
+        self.header = StreamHeader(
+            width=width, height=height, fps=Fraction(fps_num, fps_den), frame_count=frames,
+            bundle_sha256=bundle.hex(), model_id=bytes(self._buffer[_HEADER_FIXED.size : end]).decode("utf-8", "replace"),
+            version=version,
+        )
+        del self._buffer[: end + _CRC.size]
+        return True
+
+    def _parse_packet(self) -> Packet | None:
+        head_size = _PACKET_HEAD.size + _CRC.size
+        if len(self._buffer) < head_size:
+            return None
+        kind, index, length = _PACKET_HEAD.unpack_from(self._buffer)
+        (crc,) = _CRC.unpack_from(self._buffer, _PACKET_HEAD.size)
+        expected = self.packets_read
+        if length > MAX_PAYLOAD:
+            raise StreamError(f"packet {expected} is damaged: its length field reads {length} bytes")
+        if len(self._buffer) < head_size + length:
+            return None
+        payload = bytes(self._buffer[head_size : head_size + length])
+        if crc != zlib.crc32(payload, zlib.crc32(bytes(self._buffer[: _PACKET_HEAD.size]))):
+            raise StreamError(f"packet {expected} is damaged: its CRC-32 does not match (frame {expected} of the stream)")
+        if index != expected:
+            raise StreamError(f"packet {expected} carries frame index {index}; packets are missing or out of order")
+        try:
+            packet_type = PacketType(kind)
+        except ValueError:
+            raise StreamError(f"packet {expected} has unknown type {kind}; upgrade latentcast-client") from None
+        del self._buffer[: head_size + length]
+        self.packets_read += 1
+        return Packet(type=packet_type, index=index, payload=payload)
+
+
+def iter_packets(chunks: Iterator[bytes], reader: StreamReader | None = None) -> Iterator[Packet]:
+    """Yield packets from an iterator of byte chunks; raises StreamError if it ends early."""
+    reader = reader or StreamReader()
+    for chunk in chunks:
+        yield from reader.feed(chunk)
+    reader.finish()
+
+
+class StreamWriter:
+    """Writes a stream to a binary file: the header first, then one packet per ``write`` call.
+
+    If fewer packets than the header's frame_count are written, ``close`` rewrites
+    the count in place so the file stays valid.
+    """
+
+    def __init__(self, file, header: StreamHeader):
+        self._file = file
+        self.header = header
+        self.frames_written = 0
+        self.bytes_written = 0
+        self._write(header.pack())
+
+    def write(self, packet_type: PacketType, payload: bytes) -> int:
+        data = Packet(type=packet_type, index=self.frames_written, payload=payload).pack()
+        self._write(data)
+        self.frames_written += 1
+        return len(data)
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self.bytes_written += len(data)
+
+    def close(self) -> None:
+        if self.frames_written != self.header.frame_count:
+            fixed = replace(self.header, frame_count=self.frames_written).pack()
+            self._file.seek(0)
+            self._file.write(fixed)
+            self._file.seek(0, 2)
+        self._file.flush()

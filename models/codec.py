@@ -1,0 +1,122 @@
+"""The frame codec: transforms plus entropy model, and its conversion to bytes.
+
+``FrameCodec.forward`` is the training path (noisy latents, estimated rate).
+``FrameCodec.encode_frames`` and ``decode_latents`` are the coding path:
+rounded latents, range-coded under frozen integer tables into real bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from latentcast.models.entropy import FactorizedDensity, quantize
+from latentcast.models.transforms import STRIDE, Decoder, Encoder, pad_to_stride
+from latentcast_client.entropy import EntropyTables, LatentCoder
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = "default"
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Architecture of a FrameCodec; saved beside its weights."""
+
+    latent_channels: int = 32
+    channels: int = 64
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CodecConfig":
+        known = {key: data[key] for key in asdict(cls()) if key in data}
+        return cls(**known)
+
+
+class FrameCodec(nn.Module):
+    """Autoencoder with a factorized entropy model over its latent.
+
+    Frames are float RGB in [0, 1], shape (B, 3, H, W) with H and W multiples of
+    STRIDE; ``encode_frames`` pads other sizes itself.
+    """
+
+    def __init__(self, config: CodecConfig = CodecConfig()):
+        super().__init__()
+        self.config = config
+        self.g_a = Encoder(config.latent_channels, config.channels)
+        self.g_s = Decoder(config.latent_channels, config.channels)
+        self.prior = FactorizedDensity(config.latent_channels)
+        self._coder: LatentCoder | None = None
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass: the rate uses noisy latents, the decoder sees rounded ones (straight-through)."""
+        y = self.g_a(x)
+        likelihoods = self.prior(quantize(y, "noise"))
+        x_hat = self.g_s(quantize(y, "ste"))
+        return {"x_hat": x_hat, "likelihoods": likelihoods}
+
+    # --- coding path -----------------------------------------------------------------
+
+    def entropy_tables(self) -> EntropyTables:
+        return self.prior.frequency_tables()
+
+    @property
+    def coder(self) -> LatentCoder:
+        """Range coder over the current tables; call ``refresh_coder`` after changing the prior."""
+        if self._coder is None:
+            self._coder = LatentCoder(self.entropy_tables())
+        return self._coder
+
+    def refresh_coder(self) -> None:
+        self._coder = None
+
+    @torch.no_grad()
+    def encode_latents(self, frames: torch.Tensor) -> np.ndarray:
+        """Rounded, table-clipped latents (B, M, h, w) as int32 for frames (B, 3, H, W) in [0, 1]."""
+        y = self.g_a(pad_to_stride(frames))
+        latents = torch.round(y).to(torch.int64).cpu().numpy()
+        return np.stack([self.coder.clip(latent) for latent in latents]).astype(np.int32)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: np.ndarray, height: int, width: int) -> torch.Tensor:
+        """Frames (B, 3, height, width) in [0, 1] from int latents (B, M, h, w)."""
+        y_hat = torch.from_numpy(np.ascontiguousarray(latents)).float()
+        x_hat = self.g_s(y_hat).clamp(0.0, 1.0)
+        return x_hat[..., :height, :width]
+
+    def latent_size(self, height: int, width: int) -> tuple[int, int]:
+        return -(-height // STRIDE), -(-width // STRIDE)
+
+
+def save_model(model: FrameCodec, path: Path) -> None:
+    """Write ``path`` (safetensors weights) and ``path`` with suffix .json (config)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    save_file(state, str(path))
+    path.with_suffix(".json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
+
+
+def load_model(path: Path | str | None = None) -> FrameCodec:
+    """Load a codec from a .safetensors file (config beside it); None loads the bundled default."""
+    path = Path(path) if path is not None else WEIGHTS_DIR / f"{DEFAULT_MODEL}.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"model weights not found at {path}; train one with 'latentcast train'")
+    config_path = path.with_suffix(".json")
+    if not config_path.is_file():
+        raise FileNotFoundError(f"model config {config_path} is missing; it is written beside the weights")
+    model = FrameCodec(CodecConfig.from_dict(json.loads(config_path.read_text())))
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+def model_id(path: Path | str | None = None) -> str:
+    """Stable id of a weights file: its stem and the first 12 hex digits of its sha256."""
+    path = Path(path) if path is not None else WEIGHTS_DIR / f"{DEFAULT_MODEL}.safetensors"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"{path.stem}-{digest}"

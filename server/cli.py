@@ -1,0 +1,69 @@
+"""The ``latentcast`` command: one subcommand per job, each in the module that does the work.
+
+Each module named below provides ``add_arguments(parser)`` and ``run(args)``.
+Modules are imported only when their subcommand runs, so ``latentcast --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+SUBCOMMANDS = {
+    "demo": ("latentcast.server.demo", "run the main job: serve, upload a video, stream it to the player, report"),
+    "serve": ("latentcast.server.serve", "run the HTTP service with uvicorn"),
+    "train": ("latentcast.models.train", "train a frame codec on video files"),
+    "encode": ("latentcast.models.commands", "encode a video file into a latentcast stream (.lcs)"),
+    "decode": ("latentcast.models.commands", "decode a .lcs stream to mp4 with the player's runtime"),
+    "export": ("latentcast.models.commands", "export the decoder bundle of a model"),
+    "bench": ("latentcast.models.bench", "rate-distortion benchmark against ffmpeg's codecs"),
+    "sweep": ("latentcast.models.analysis.sweep", "bottleneck width trade-off"),
+    "inspect": ("latentcast.models.analysis.inspect", "latent traversal grid for one frame"),
+    "cluster": ("latentcast.models.analysis.cluster", "k-means clustering of frames in latent space"),
+    "semisup": ("latentcast.models.analysis.semisup", "semi-supervised classification from a pretrained encoder"),
+}
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # The ONNX exporter reports every optimization pass at INFO.
+    for noisy in ("onnxscript", "onnx_ir", "torch.onnx", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_parser(selected: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latentcast", description="Learned video codec service.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        subparser = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == selected:
+            module = importlib.import_module(module_name)
+            adder = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
+            adder(subparser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((arg for arg in argv if arg in SUBCOMMANDS), None)
+    args = build_parser(selected).parse_args(argv)
+    _configure_logging(args.verbose)
+    module = importlib.import_module(SUBCOMMANDS[args.command][0])
+    runner = getattr(module, f"run_{args.command}", None) or module.run
+    try:
+        result = runner(args)
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
