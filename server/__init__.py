@@ -1,1 +1,1 @@
-Y=2
+"""HTTP service of latentcast: uploads, background encoding, streams and the decoder bundle."""

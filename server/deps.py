@@ -1,0 +1,45 @@
+"""Route dependencies: the objects the lifespan puts on ``app.state``, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from latentcast.models.package import CodecPackage
+from latentcast.server.jobs import EncodeWorkers
+from latentcast.server.settings import Settings
+from latentcast.server.storage import Storage, VideoRecord
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_storage(request: Request) -> Storage:
+    return request.app.state.storage
+
+
+def get_workers(request: Request) -> EncodeWorkers:
+    return request.app.state.workers
+
+
+def get_codec(request: Request) -> CodecPackage:
+    return request.app.state.codec
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+WorkersDep = Annotated[EncodeWorkers, Depends(get_workers)]
+CodecDep = Annotated[CodecPackage, Depends(get_codec)]
+
+
+def get_video(video_id: str, storage: StorageDep) -> VideoRecord:
+    """Load the video named in the path, or raise 404 Not Found."""
+    record = storage.get(video_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"video {video_id} not found")
+    return record
+
+
+VideoDep = Annotated[VideoRecord, Depends(get_video)]

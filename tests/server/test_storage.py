@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from latentcast.server.storage import (
+    EncodeResult, Storage, VideoStatus, clean_filename, is_video_id, new_video_id,
+)
+from latentcast_client.video import VideoInfo
+
+INFO = VideoInfo(width=176, height=144, fps=29.97, frame_count=120)
+RESULT = EncodeResult(frames=120, bytes=2000, bpp=0.005, psnr=30.5, encode_fps=40.0,
+                      model_id="default-0123456789ab", bundle_sha256="ab" * 32)
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> Storage:
+    store = Storage(tmp_path / "data", tmp_path / "data" / "videos.sqlite3")
+    store.open()
+    return store
+
+
+def test_open_creates_folders_and_database(storage: Storage) -> None:
+    assert storage.uploads_dir.is_dir()
+    assert storage.streams_dir.is_dir()
+    assert storage.database_path.is_file()
+
+
+def test_open_twice_keeps_rows(storage: Storage) -> None:
+    video_id = new_video_id()
+    storage.create(video_id, "a.mp4", INFO)
+    storage.open()
+    assert storage.get(video_id) is not None
+
+
+def test_create_video_queued(storage: Storage) -> None:
+    video_id = new_video_id()
+    record = storage.create(video_id, "carphone.mp4", INFO)
+    assert record.id == video_id
+    assert record.filename == "carphone.mp4"
+    assert record.status is VideoStatus.QUEUED
+    assert record.progress == 0.0
+    assert (record.width, record.height, record.fps, record.frame_count) == (176, 144, 29.97, 120)
+    assert record.frames is None
+    assert record.created_at == record.updated_at
+
+
+def test_get_unknown_video_none(storage: Storage) -> None:
+    assert storage.get(new_video_id()) is None
+
+
+def test_get_malformed_id_none(storage: Storage) -> None:
+    assert storage.get("../../etc/passwd") is None
+
+
+def test_list_videos_newest_first(storage: Storage) -> None:
+    ids = [new_video_id() for _ in range(3)]
+    for video_id in ids:
+        storage.create(video_id, f"{video_id}.mp4", INFO)
+    assert [record.id for record in storage.list()] == ids[::-1]
+
+
+def test_mark_encoded_stores_results(storage: Storage) -> None:
+    video_id = new_video_id()
+    storage.create(video_id, "a.mp4", INFO)
+    storage.mark_encoding(video_id)
+    storage.mark_encoded(video_id, RESULT)
+    record = storage.get(video_id)
+    assert record.status is VideoStatus.ENCODED
+    assert record.progress == 1.0
+    assert record.frames == 120
+    assert record.bytes == 2000
+    assert record.bpp == 0.005
+    assert record.psnr == 30.5
+    assert record.encode_fps == 40.0
+    assert record.model_id == "default-0123456789ab"
+    assert record.bundle_sha256 == "ab" * 32
+
+
+def test_mark_failed_keeps_error(storage: Storage) -> None:
+    video_id = new_video_id()
+    storage.create(video_id, "a.mp4", INFO)
+    storage.mark_failed(video_id, "frame 3 could not be decoded")
+    record = storage.get(video_id)
+    assert record.status is VideoStatus.FAILED
+    assert record.error == "frame 3 could not be decoded"
+
+
+def test_mark_encoding_clears_previous_error(storage: Storage) -> None:
+    video_id = new_video_id()
+    storage.create(video_id, "a.mp4", INFO)
+    storage.mark_failed(video_id, "disk full")
+    storage.mark_encoding(video_id)
+    assert storage.get(video_id).error is None
+
+
+def test_set_progress_clamped(storage: Storage) -> None:
+    video_id = new_video_id()
+    storage.create(video_id, "a.mp4", INFO)
+    storage.set_progress(video_id, 1.5)
+    assert storage.get(video_id).progress == 1.0
+    storage.set_progress(video_id, 0.25)
+    assert storage.get(video_id).progress == 0.25
+
+
+def test_update_unknown_video_raises(storage: Storage) -> None:
+    with pytest.raises(KeyError, match="no video with id"):
+        storage.set_progress(new_video_id(), 0.5)
+
+
+def test_unfinished_lists_queued_and_encoding(storage: Storage) -> None:
+    queued, encoding, encoded, failed = (new_video_id() for _ in range(4))
+    for video_id in (queued, encoding, encoded, failed):
+        storage.create(video_id, "a.mp4", INFO)
+    storage.mark_encoding(encoding)
+    storage.mark_encoded(encoded, RESULT)
+    storage.mark_failed(failed, "broken")
+    assert [record.id for record in storage.unfinished()] == [queued, encoding]
+
+
+def test_paths_use_id_only(storage: Storage) -> None:
+    video_id = new_video_id()
+    assert storage.upload_path(video_id) == storage.uploads_dir / video_id
+    assert storage.partial_upload_path(video_id) == storage.uploads_dir / f"{video_id}.part"
+    assert storage.stream_path(video_id) == storage.streams_dir / f"{video_id}.lcs"
+    assert storage.partial_stream_path(video_id) == storage.streams_dir / f"{video_id}.lcs.part"
+
+
+@pytest.mark.parametrize("bad_id", ["../secret", "", "ABCDEF0123456789ABCDEF0123456789", "a" * 33])
+def test_paths_reject_invalid_id(storage: Storage, bad_id: str) -> None:
+    with pytest.raises(ValueError, match="invalid video id"):
+        storage.upload_path(bad_id)
+
+
+def test_new_video_id_is_uuid_hex() -> None:
+    assert is_video_id(new_video_id())
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("clip.mp4", "clip.mp4"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\videos\\clip.mov", "clip.mov"),
+        ("bad\nname\x00.mp4", "badname.mp4"),
+        ("", "upload"),
+        (None, "upload"),
+        ("x" * 300, "x" * 255),
+    ],
+)
+def test_clean_filename(name: str | None, expected: str) -> None:
+    assert clean_filename(name) == expected
+
+
+def test_concurrent_updates_from_threads(storage: Storage) -> None:
+    ids = [new_video_id() for _ in range(4)]
+    for video_id in ids:
+        storage.create(video_id, "a.mp4", INFO)
+    errors: list[BaseException] = []
+
+    def update(video_id: str) -> None:
+        try:
+            for step in range(1, 26):
+                storage.set_progress(video_id, step / 25)
+        except BaseException as exc:  # collected so the main thread can report it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=update, args=(video_id,)) for video_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [storage.get(video_id).progress for video_id in ids] == [1.0] * 4
