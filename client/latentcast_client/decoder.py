@@ -46,7 +46,12 @@ class FrameDecoder:
         if packet.type != PacketType.INTRA:
             raise StreamError(f"packet {packet.index} has type {packet.type!r}, which this decoder cannot decode")
         stride = self.bundle.manifest.stride
-        return self.coder.decode(packet.payload, _latent_size(header.height, stride), _latent_size(header.width, stride))
+        try:
+            return self.coder.decode(
+                packet.payload, _latent_size(header.height, stride), _latent_size(header.width, stride)
+            )
+        except StreamError as exc:
+            raise StreamError(f"packet {packet.index} cannot be decoded: {exc}") from exc
 
     def synthesize(self, latent: np.ndarray, height: int, width: int) -> np.ndarray:
         """Run the ONNX decoder on an int latent (C, h, w); uint8 RGB cropped to (height, width)."""

@@ -102,6 +102,14 @@ class LatentCoder:
         latent = np.empty((self.tables.channels, height, width), dtype=np.int32)
         count = height * width
         for channel, model in enumerate(self._models):
-            latent[channel] = decoder.decode(model, count).reshape(height, width)
+            try:
+                symbols = decoder.decode(model, count)
+            except AssertionError as exc:
+                # constriction 0.5 raises AssertionError when the words cannot come from these tables.
+                raise StreamError(
+                    f"latent payload of {len(payload)} bytes is invalid for the bundle's entropy tables "
+                    f"(channel {channel}): {exc}"
+                ) from exc
+            latent[channel] = symbols.reshape(height, width)
         latent += self._offsets.reshape(-1, 1, 1).astype(np.int32)
         return latent

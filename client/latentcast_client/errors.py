@@ -3,8 +3,10 @@
     LatentcastError
     ├── StreamError   the code stream is malformed, damaged or truncated
     ├── BundleError   the decoder bundle is missing, altered or incompatible
-    └── ServerError   the server answered an HTTP request with an error
+    └── ServerError   the server could not be reached or returned an HTTP error
 """
+
+from __future__ import annotations
 
 
 class LatentcastError(Exception):
@@ -20,4 +22,16 @@ class BundleError(LatentcastError):
 
 
 class ServerError(LatentcastError):
-    """The server returned an HTTP error; the message carries its status and detail."""
+    """The server returned an HTTP error or could not be reached, as the message states.
+
+    ``status_code`` and ``detail`` are None when no response arrived (connection refused,
+    timeout), and ``url`` is the requested address.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, detail: str | None = None, url: str | None = None
+    ):
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail
+        self.url = url

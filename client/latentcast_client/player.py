@@ -46,7 +46,7 @@ def decode_chunks(
     decoder: FrameDecoder | None = None
     start = time.perf_counter()
     for chunk in chunks:
-        packets = reader.feed(chunk)
+        packets = reader.feed_iter(chunk)
         stats.bytes_received = reader.bytes_read
         if decoder is None and reader.header is not None:
             stats.header = reader.header

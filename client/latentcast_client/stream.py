@@ -103,19 +103,29 @@ class StreamReader:
         self.bytes_read = 0
 
     def feed(self, data: bytes) -> list[Packet]:
+        return list(self.feed_iter(data))
+
+    def feed_iter(self, data: bytes) -> Iterator[Packet]:
+        """Add ``data`` and yield each packet it completes as soon as it is parsed.
+
+        Unlike ``feed``, the packets before a damaged one reach the caller before the
+        StreamError is raised. Consume the iterator fully before feeding more bytes.
+        """
         self._buffer += data
         self.bytes_read += len(data)
+        # The header is parsed here, not lazily, so ``header`` is set when this returns.
         if self.header is None and not self._parse_header():
-            return []
-        packets = []
+            return iter(())
+        return self._drain()
+
+    def _drain(self) -> Iterator[Packet]:
         while self.packets_read < self.header.frame_count:
             packet = self._parse_packet()
             if packet is None:
                 break
-            packets.append(packet)
+            yield packet
         if self.packets_read == self.header.frame_count and self._buffer:
             raise StreamError(f"{len(self._buffer)} unexpected bytes after the last of {self.packets_read} packets")
-        return packets
 
     def finish(self) -> None:
         if self.header is None:
@@ -183,7 +193,7 @@ def iter_packets(chunks: Iterator[bytes], reader: StreamReader | None = None) ->
     """Yield packets from an iterator of byte chunks; raises StreamError if it ends early."""
     reader = reader or StreamReader()
     for chunk in chunks:
-        yield from reader.feed(chunk)
+        yield from reader.feed_iter(chunk)
     reader.finish()
 
 

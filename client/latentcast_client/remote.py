@@ -1,0 +1,212 @@
+"""HTTP access to a latentcast server: video URLs, the decoder bundle and the code stream.
+
+Routes, relative to the server's base URL::
+
+    GET /v1/decoder               the bundle's manifest.json bytes; header X-Bundle-Sha256 is their sha256
+    GET /v1/decoder/{name}        one bundle file: decoder.onnx or entropy.json
+    GET /v1/videos/{id}           the video's status as JSON
+    GET /v1/videos/{id}/stream    the .lcs code stream; 409 while not encoded yet, 404 if unknown
+
+Error responses carry a JSON body ``{"detail": "..."}``. Failed requests raise ServerError,
+downloaded bundle files whose sha256 differs from the manifest raise BundleError, and a
+stream whose connection breaks raises StreamError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from latentcast_client.bundle import BUNDLE_FILES, MANIFEST, Bundle, Manifest, sha256_hex
+from latentcast_client.cache import BundleCache
+from latentcast_client.errors import BundleError, ServerError, StreamError
+
+logger = logging.getLogger(__name__)
+
+# 10 s to connect. Once connected, waiting 60 s for the next bytes of a response is an error.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+SHA256_HEADER = "X-Bundle-Sha256"
+_VIDEO_PATH = re.compile(r"(?P<prefix>.*?)/v1/videos/(?P<id>[^/]+)(?P<stream>/stream)?/?")
+_DOWNLOAD_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class VideoLocation:
+    """Addresses of one video: its status, its stream, and the server that serves its bundle."""
+
+    video_id: str
+    video_url: str
+    stream_url: str
+    server: str
+
+
+def _check_http_url(url: str, description: str, example: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"invalid {description} {url!r}: expected an http or https URL such as {example}")
+
+
+def parse_video_url(url: str, server: str | None = None) -> VideoLocation:
+    """Split a video or stream URL into its addresses.
+
+    ``url`` is ``http(s)://HOST[:PORT][/PREFIX]/v1/videos/<id>`` with or without a trailing
+    ``/stream``. The bundle is fetched from ``server`` if given, else from the URL's origin and
+    path prefix. Raises ValueError for any other URL.
+    """
+    parts = urlsplit(url)
+    _check_http_url(url, "video URL", "http://127.0.0.1:8000/v1/videos/<id>/stream")
+    if server is not None:
+        _check_http_url(server, "server URL", "http://127.0.0.1:8000")
+    match = _VIDEO_PATH.fullmatch(parts.path)
+    if match is None:
+        raise ValueError(f"invalid video URL {url!r}: its path is not /v1/videos/<id> or /v1/videos/<id>/stream")
+    own_base = f"{parts.scheme}://{parts.netloc}{match['prefix']}"
+    video_url = f"{own_base}/v1/videos/{match['id']}"
+    query = f"?{parts.query}" if parts.query else ""
+    return VideoLocation(
+        video_id=match["id"],
+        video_url=video_url + query,
+        stream_url=f"{video_url}/stream{query}",
+        server=(server or own_base).rstrip("/"),
+    )
+
+
+def _detail(response: httpx.Response) -> str:
+    """Return the error detail of a response: FastAPI's ``detail`` field, else the start of the body."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return response.text[:300].strip() or "(empty body)"
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        return detail if isinstance(detail, str) else json.dumps(detail)[:300]
+    return json.dumps(body)[:300]
+
+
+def raise_for_status(response: httpx.Response, action: str) -> None:
+    """Raise ServerError naming ``action``, the URL, the status and the server's detail if the request failed."""
+    if response.is_success:
+        return
+    try:
+        response.read()
+        detail = _detail(response)
+    except httpx.HTTPError as exc:
+        detail = f"(error body not readable: {exc})"
+    url = str(response.request.url)
+    raise ServerError(
+        f"{action} failed: {url} returned HTTP {response.status_code} {response.reason_phrase}: {detail}",
+        status_code=response.status_code, detail=detail, url=url,
+    )
+
+
+def _unreachable(url: str, exc: httpx.HTTPError) -> ServerError:
+    return ServerError(
+        f"cannot reach {url}: {type(exc).__name__}: {exc}; check the address and that the server is running",
+        url=url,
+    )
+
+
+def fetch_manifest(client: httpx.Client, server: str) -> tuple[bytes, str]:
+    """Download the server's bundle manifest; return its bytes and their sha256 (the bundle id)."""
+    url = f"{server}/v1/decoder"
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        raise _unreachable(url, exc) from exc
+    raise_for_status(response, "downloading the decoder bundle manifest")
+    data = response.content
+    digest = sha256_hex(data)
+    announced = response.headers.get(SHA256_HEADER)
+    if announced is not None and announced.lower() != digest:
+        raise BundleError(
+            f"the manifest from {url} has sha256 {digest}, but its {SHA256_HEADER} header is {announced}; "
+            "the server may have replaced its bundle during the request, so retry"
+        )
+    return data, digest
+
+
+def _download_file(client: httpx.Client, url: str, path: Path, expected_sha256: str) -> None:
+    """Stream ``url`` into ``path``, raising BundleError if its sha256 is not ``expected_sha256``."""
+    digest = hashlib.sha256()
+    try:
+        with client.stream("GET", url) as response, path.open("wb") as file:
+            raise_for_status(response, f"downloading bundle file {path.name}")
+            for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                digest.update(chunk)
+                file.write(chunk)
+    except httpx.HTTPError as exc:
+        raise _unreachable(url, exc) from exc
+    actual = digest.hexdigest()
+    if actual != expected_sha256:
+        raise BundleError(
+            f"bundle file {path.name} downloaded from {url} has sha256 {actual}, but the manifest lists "
+            f"{expected_sha256}; the server's bundle is altered or was replaced during the download"
+        )
+
+
+def download_bundle(client: httpx.Client, server: str, cache: BundleCache) -> Bundle:
+    """Return the server's current bundle, from the cache if it is there, else downloaded into it."""
+    manifest_bytes, sha256 = fetch_manifest(client, server)
+    cached = cache.load(sha256)
+    if cached is not None:
+        logger.debug("decoder bundle %s found in %s", sha256[:16], cached.path)
+        return cached
+    manifest = Manifest.from_bytes(manifest_bytes)
+    logger.info("downloading decoder bundle %s (%s) from %s", sha256[:16], manifest.model_id, server)
+    with cache.staging() as staging:
+        (staging / MANIFEST).write_bytes(manifest_bytes)
+        for name in BUNDLE_FILES:
+            _download_file(client, f"{server}/v1/decoder/{quote(name)}", staging / name, manifest.files[name])
+        return cache.install(staging, sha256)
+
+
+def fetch_bundle(
+    server: str,
+    cache_dir: Path | str | None = None,
+    *,
+    client: httpx.Client | None = None,
+    timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+) -> Bundle:
+    """Return the verified decoder bundle that ``server`` serves now, downloading it only if it is not cached.
+
+    ``server`` is the base URL, e.g. ``http://127.0.0.1:8000``. Bundles are kept in
+    ``cache_dir`` (default: see ``cache.default_cache_dir``). Raises ValueError for a
+    ``server`` that is not an http or https URL.
+    """
+    _check_http_url(server, "server URL", "http://127.0.0.1:8000")
+    cache = BundleCache(cache_dir)
+    if client is not None:
+        return download_bundle(client, server.rstrip("/"), cache)
+    with httpx.Client(timeout=timeout) as own_client:
+        return download_bundle(own_client, server.rstrip("/"), cache)
+
+
+def iter_stream(client: httpx.Client, url: str, chunk_size: int | None = None) -> Iterator[bytes]:
+    """Yield the body of a stream URL in chunks as they arrive.
+
+    Raises ServerError if the request fails or returns an error status, and StreamError
+    if the connection breaks after the body has started.
+    """
+    received = 0
+    try:
+        with client.stream("GET", url) as response:
+            raise_for_status(response, "opening the stream")
+            try:
+                for chunk in response.iter_bytes(chunk_size):
+                    received += len(chunk)
+                    yield chunk
+            except httpx.HTTPError as exc:
+                raise StreamError(
+                    f"stream truncated: the connection to {url} broke after {received} bytes "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
+    except httpx.HTTPError as exc:
+        raise _unreachable(url, exc) from exc

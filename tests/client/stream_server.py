@@ -1,0 +1,124 @@
+"""A small HTTP server for the client tests: serves bundles and streams from a folder with uvicorn.
+
+Run as ``python stream_server.py ROOT PORT``. Each subfolder ROOT/<site> is one server,
+reachable under the path prefix /<site>, with the routes of the latentcast server::
+
+    /<site>/v1/decoder                <site>/bundle/manifest.json, header X-Bundle-Sha256
+    /<site>/v1/decoder/{name}         <site>/bundle/{name}
+    /<site>/v1/videos/{id}/stream     <site>/videos/{id}.lcs, sent in chunks of CHUNK bytes
+
+Files are read on every request, so a test changes what is served by changing files.
+``<site>/bundle/announced-sha256``, if present, replaces the X-Bundle-Sha256 header's value.
+Files beside a stream change how it is served:
+
+    {id}.status   its text becomes the video's status and the stream returns 409
+    {id}.cut      send only that many bytes of the stream, then break the connection
+    {id}.hold     send all but the last chunk, then wait (up to 20 s) until {id}.release exists
+
+Every request is appended to <site>/requests.log as "METHOD PATH".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+CHUNK = 997  # an odd size, so chunk borders fall inside headers and packets
+BUNDLE_FILES = ("decoder.onnx", "entropy.json")
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _site(request: Request) -> Path | None:
+    root: Path = request.app.state.root
+    folder = root / request.path_params["site"]
+    if not folder.is_dir():
+        return None
+    with (folder / "requests.log").open("a") as log:
+        log.write(f"{request.method} {request.url.path}\n")
+    return folder
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def manifest(request: Request) -> Response:
+    site = _site(request)
+    path = site / "bundle" / "manifest.json" if site else None
+    if path is None or not path.is_file():
+        return _error(404, "no decoder bundle is published")
+    data = path.read_bytes()
+    announced = site / "bundle" / "announced-sha256"
+    digest = announced.read_text().strip() if announced.is_file() else hashlib.sha256(data).hexdigest()
+    return Response(data, media_type="application/json", headers={"X-Bundle-Sha256": digest})
+
+
+async def bundle_file(request: Request) -> Response:
+    site = _site(request)
+    name = request.path_params["name"]
+    if site is None or name not in BUNDLE_FILES or not (site / "bundle" / name).is_file():
+        return _error(404, f"bundle file not found: {name}")
+    return Response((site / "bundle" / name).read_bytes(), media_type="application/octet-stream")
+
+
+async def _chunks(data: bytes, cut: int | None, hold: Path | None, release: Path):
+    end = len(data) if cut is None else cut
+    offsets = list(range(0, end, CHUNK))
+    for number, start in enumerate(offsets):
+        if hold is not None and number == len(offsets) - 1:
+            for _ in range(200):
+                if release.exists():
+                    break
+                await asyncio.sleep(0.1)
+        yield data[start : min(start + CHUNK, end)]
+        await asyncio.sleep(0)
+    if cut is not None:
+        # An exception inside the body makes uvicorn drop the connection before the last chunk.
+        raise ConnectionAbortedError(f"test server cut the stream after {cut} bytes")
+
+
+async def stream(request: Request) -> Response:
+    site = _site(request)
+    video_id = request.path_params["video_id"]
+    if site is None:
+        return _error(404, f"video not found: {video_id}")
+    videos = site / "videos"
+    status = videos / f"{video_id}.status"
+    if status.is_file():
+        return _error(409, f"video {video_id} is not encoded yet (status: {status.read_text().strip()})")
+    if not (videos / f"{video_id}.lcs").is_file():
+        return _error(404, f"video not found: {video_id}")
+    data = (videos / f"{video_id}.lcs").read_bytes()
+    cut_file = videos / f"{video_id}.cut"
+    cut = int(cut_file.read_text()) if cut_file.is_file() else None
+    hold = videos / f"{video_id}.hold"
+    body = _chunks(data, cut, hold if hold.is_file() else None, videos / f"{video_id}.release")
+    return StreamingResponse(body, media_type="application/octet-stream")
+
+
+def build_app(root: Path) -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/healthz", health),
+            Route("/{site}/v1/decoder", manifest),
+            Route("/{site}/v1/decoder/{name}", bundle_file),
+            Route("/{site}/v1/videos/{video_id}/stream", stream),
+        ]
+    )
+    app.state.root = root
+    return app
+
+
+if __name__ == "__main__":
+    uvicorn.run(build_app(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

@@ -1,0 +1,221 @@
+"""The .lcs stream format: header and packets, incremental reading, damage detection."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from fractions import Fraction
+
+import pytest
+
+from latentcast_client.errors import StreamError
+from latentcast_client.stream import (
+    FORMAT_VERSION,
+    MAGIC,
+    Packet,
+    PacketType,
+    StreamHeader,
+    StreamReader,
+    StreamWriter,
+    fps_fraction,
+    iter_packets,
+)
+
+from .streams import damage_packet, header_size, packet_spans
+
+PAYLOADS = [b"\x01\x02\x03\x04", b"", bytes(range(256)) * 3]
+
+
+def make_header(frame_count: int = len(PAYLOADS), **changes) -> StreamHeader:
+    fields = dict(
+        width=176, height=144, fps=Fraction(30000, 1001), frame_count=frame_count,
+        bundle_sha256="ab" * 32, model_id="tiny-0123456789ab",
+    )
+    fields.update(changes)
+    return StreamHeader(**fields)
+
+
+def make_stream(payloads: list[bytes] = PAYLOADS, header: StreamHeader | None = None) -> bytes:
+    buffer = io.BytesIO()
+    writer = StreamWriter(buffer, header or make_header(len(payloads)))
+    for payload in payloads:
+        writer.write(PacketType.INTRA, payload)
+    writer.close()
+    return buffer.getvalue()
+
+
+def read_all(data: bytes, chunk: int | None = None) -> tuple[StreamReader, list[Packet]]:
+    reader = StreamReader()
+    chunk = chunk or len(data)
+    packets = []
+    for start in range(0, len(data), chunk):
+        packets += reader.feed(data[start : start + chunk])
+    reader.finish()
+    return reader, packets
+
+
+def test_header_round_trip():
+    header = make_header(model_id="modèle-ü")
+    reader = StreamReader()
+    reader.feed(header.pack())
+    assert reader.header == header
+
+
+def test_packets_round_trip():
+    reader, packets = read_all(make_stream())
+    assert [packet.payload for packet in packets] == PAYLOADS
+    assert [packet.index for packet in packets] == [0, 1, 2]
+    assert all(packet.type is PacketType.INTRA for packet in packets)
+
+
+def test_reader_counts_bytes_and_packets():
+    data = make_stream()
+    reader, _ = read_all(data)
+    assert reader.bytes_read == len(data)
+    assert reader.packets_read == len(PAYLOADS)
+
+
+def test_stream_fed_one_byte_at_a_time():
+    data = make_stream()
+    reader = StreamReader()
+    arrivals = []
+    for position in range(len(data)):
+        for packet in reader.feed(data[position : position + 1]):
+            arrivals.append((position, packet.payload))
+    reader.finish()
+    assert [payload for _, payload in arrivals] == PAYLOADS
+    packet_ends = [end - 1 for _, end in packet_spans(data, make_header())]
+    assert [position for position, _ in arrivals] == packet_ends
+
+
+def test_header_available_before_packets():
+    data = make_stream()
+    reader = StreamReader()
+    packets = reader.feed(data[: header_size(make_header())])
+    assert reader.header == make_header()
+    assert packets == []
+
+
+def test_bad_magic_rejected():
+    data = b"RIFF" + make_stream()[4:]
+    with pytest.raises(StreamError, match="not a latentcast stream"):
+        StreamReader().feed(data)
+
+
+def test_unknown_version_rejected():
+    data = make_header(version=FORMAT_VERSION + 1).pack()
+    with pytest.raises(StreamError, match=f"version {FORMAT_VERSION + 1} is not supported"):
+        StreamReader().feed(data)
+
+
+def test_damaged_header_rejected():
+    data = bytearray(make_stream())
+    data[10] ^= 0x01  # inside the width field
+    with pytest.raises(StreamError, match="header is damaged"):
+        StreamReader().feed(bytes(data))
+
+
+def test_damaged_packet_reported_by_number():
+    header = make_header()
+    data = damage_packet(make_stream(), header, 2)
+    reader = StreamReader()
+    with pytest.raises(StreamError, match="packet 2 is damaged: its CRC-32 does not match"):
+        reader.feed(data)
+    assert reader.packets_read == 2
+
+
+def test_damaged_packet_yields_no_packet():
+    header = make_header()
+    data = damage_packet(make_stream(), header, 2)
+    received = []
+    with pytest.raises(StreamError, match="packet 2 is damaged"):
+        for packet in iter_packets(iter([data[:50], data[50:]])):
+            received.append(packet.index)
+    assert received == [0, 1]
+
+
+def test_oversized_length_field_rejected():
+    header = make_header(frame_count=1)
+    head = struct.pack("<BII", PacketType.INTRA, 0, 1 << 30)
+    data = header.pack() + head + struct.pack("<I", zlib.crc32(head))
+    with pytest.raises(StreamError, match="packet 0 is damaged: its length field"):
+        StreamReader().feed(data)
+
+
+def test_unknown_packet_type_rejected():
+    header = make_header(frame_count=1)
+    packet = Packet(type=PacketType.INTRA, index=0, payload=b"abcd").pack()
+    head = struct.pack("<BII", 9, 0, 4)
+    altered = head + struct.pack("<I", zlib.crc32(b"abcd", zlib.crc32(head))) + packet[13:]
+    with pytest.raises(StreamError, match="unknown type 9"):
+        StreamReader().feed(header.pack() + altered)
+
+
+def test_out_of_order_packet_rejected():
+    header = make_header(frame_count=2)
+    data = header.pack() + Packet(PacketType.INTRA, 1, b"x").pack()
+    with pytest.raises(StreamError, match="carries frame index 1"):
+        StreamReader().feed(data)
+
+
+def test_truncated_stream_rejected():
+    data = make_stream()
+    reader = StreamReader()
+    reader.feed(data[:-3])
+    with pytest.raises(StreamError, match="truncated: 2 of 3 packets"):
+        reader.finish()
+
+
+def test_stream_ending_inside_header_rejected():
+    reader = StreamReader()
+    reader.feed(make_stream()[:20])
+    with pytest.raises(StreamError, match="before its header was complete"):
+        reader.finish()
+
+
+def test_trailing_bytes_rejected():
+    data = make_stream() + b"\x00\x00"
+    with pytest.raises(StreamError, match="2 unexpected bytes after the last of 3 packets"):
+        StreamReader().feed(data)
+
+
+def test_iter_packets_raises_when_truncated():
+    data = make_stream()[:-1]
+    with pytest.raises(StreamError, match="truncated"):
+        list(iter_packets(iter([data])))
+
+
+def test_writer_close_fixes_frame_count():
+    buffer = io.BytesIO()
+    writer = StreamWriter(buffer, make_header(frame_count=10))
+    writer.write(PacketType.INTRA, b"only")
+    writer.close()
+    reader, packets = read_all(buffer.getvalue())
+    assert reader.header.frame_count == 1
+    assert [packet.payload for packet in packets] == [b"only"]
+
+
+def test_writer_counts_bytes():
+    buffer = io.BytesIO()
+    writer = StreamWriter(buffer, make_header(frame_count=1))
+    writer.write(PacketType.INTRA, b"abc")
+    writer.close()
+    assert writer.bytes_written == len(buffer.getvalue())
+
+
+def test_header_starts_with_magic():
+    assert make_header().pack()[:4] == MAGIC
+
+
+@pytest.mark.parametrize(
+    "fps,expected",
+    [
+        (25.0, Fraction(25)),
+        (29.97002997, Fraction(30000, 1001)),
+        (23.976023976, Fraction(24000, 1001)),
+        (23.976, Fraction(2997, 125)),
+    ],
+)
+def test_fps_fraction(fps, expected):
+    assert fps_fraction(fps) == expected
