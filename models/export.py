@@ -38,13 +38,25 @@ def export_decoder_onnx(model: FrameCodec, path: Path) -> None:
     example = torch.zeros(1, model.config.latent_channels, 4, 6)
     height = torch.export.Dim("latent_height", min=1, max=1024)
     width = torch.export.Dim("latent_width", min=1, max=1024)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, (example,), str(path), input_names=["latent"], output_names=["frame"],
-            opset_version=ONNX_OPSET, dynamo=True, external_data=False,
-            dynamic_shapes={"latent": {2: height, 3: width}}, verbose=False,
-        )
+    # The exporter warns about every torchvision operator it cannot register, and latentcast
+    # uses none of them.
+    exporter_logger = logging.getLogger("torch.onnx")
+    previous_level = exporter_logger.level
+    exporter_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            _export(module, example, path, height, width)
+    finally:
+        exporter_logger.setLevel(previous_level)
+
+
+def _export(module: nn.Module, example: torch.Tensor, path: Path, height, width) -> None:
+    torch.onnx.export(
+        module, (example,), str(path), input_names=["latent"], output_names=["frame"],
+        opset_version=ONNX_OPSET, dynamo=True, external_data=False,
+        dynamic_shapes={"latent": {2: height, 3: width}}, verbose=False,
+    )
 
 
 def export_bundle(model: FrameCodec, folder: Path, model_id: str) -> Bundle:

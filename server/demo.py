@@ -9,69 +9,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
 
+from latentcast.server.process import ServerProcess
+from latentcast_client import PlaybackStats, Player, VideoWriter
 from latentcast_client.metrics import psnr
 from latentcast_client.video import probe, read_frames
 
 logger = logging.getLogger(__name__)
 
-STARTUP_TIMEOUT_S = 120.0
 POLL_INTERVAL_S = 0.5
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def local_server(data_dir: Path, port: int | None = None, host: str = "127.0.0.1", env: dict | None = None):
-    """Run ``latentcast serve`` as a child process on loopback; yield its base URL, stop it on exit."""
-    port = port or free_port(host)
-    command = [sys.executable, "-m", "latentcast.server.cli", "serve", "--host", host, "--port", str(port),
-               "--data-dir", str(data_dir)]
-    log_path = Path(data_dir) / "server.log"
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    base_url = f"http://{host}:{port}"
-    try:
-        _wait_until_healthy(base_url, process, log_path)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with code {process.returncode} during start-up; see {log_path}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(POLL_INTERVAL_S)
-    raise TimeoutError(f"server at {base_url} not healthy after {STARTUP_TIMEOUT_S:.0f} s; see {log_path}")
 
 
 def upload(base_url: str, video: Path) -> dict:
@@ -97,3 +51,98 @@ def wait_for_encode(base_url: str, video_id: str, timeout_s: float) -> dict:
             last_progress = progress
         time.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"video {video_id} not encoded after {timeout_s:.0f} s")
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    video: Path
+    width: int
+    height: int
+    source_frames: int
+    decoded_frames: int
+    stream_bytes: int
+    source_bytes: int
+    bpp: float
+    server_psnr: float
+    player_psnr: float
+    encode_fps: float
+    decode_fps: float
+
+    @property
+    def raw_bytes(self) -> int:
+        return self.width * self.height * 3 * self.source_frames
+
+    def lines(self) -> list[str]:
+        return [
+            f"video            {self.video.name}: {self.width}x{self.height}, {self.source_frames} frames",
+            f"decoded frames   {self.decoded_frames}",
+            f"stream size      {self.stream_bytes} bytes ({self.bpp:.4f} bits per pixel)",
+            f"compression      {self.raw_bytes / self.stream_bytes:.1f}x against raw RGB ({self.raw_bytes} bytes), "
+            f"{self.source_bytes / self.stream_bytes:.2f}x against the source file ({self.source_bytes} bytes)",
+            f"PSNR             {self.player_psnr:.2f} dB on the player's frames "
+            f"({self.server_psnr:.2f} dB measured by the server's encoder)",
+            f"encode speed     {self.encode_fps:.1f} frames/s (server)",
+            f"decode speed     {self.decode_fps:.1f} frames/s (player, onnxruntime)",
+        ]
+
+
+def play_and_measure(stream_url: str, video: Path, output: Path, cache_dir: Path, fps: float):
+    """Stream to the player package, write the mp4, and compare each frame with the source."""
+    stats = PlaybackStats()
+    psnrs = []
+    source = read_frames(video)
+    writer = None
+    with Player(cache_dir=cache_dir) as player:
+        for frame in player.frames(stream_url, stats):
+            if writer is None:
+                writer = VideoWriter(output, frame.shape[1], frame.shape[0], fps)
+            writer.write(frame)
+            reference = next(source, None)
+            if reference is not None:
+                psnrs.append(psnr(reference, frame))
+    if writer is not None:
+        writer.close()
+    return stats, float(np.mean(psnrs)) if psnrs else float("nan")
+
+
+def run_main_job(video: Path, output: Path, work_dir: Path, encode_timeout_s: float) -> DemoReport:
+    info = probe(video)
+    data_dir = work_dir / "server"
+    with ServerProcess(data_dir, data_dir / "server.log") as server:
+        base_url = server.base_url
+        logger.info("server running at %s (data in %s)", base_url, data_dir)
+        created = upload(base_url, video)
+        logger.info("uploaded %s as video %s", video.name, created["id"])
+        encoded = wait_for_encode(base_url, created["id"], encode_timeout_s)
+        stream_url = f"{base_url}/v1/videos/{created['id']}/stream"
+        stats, player_psnr = play_and_measure(stream_url, video, output, work_dir / "player-cache", info.fps)
+    return DemoReport(
+        video=video, width=info.width, height=info.height, source_frames=info.frame_count,
+        decoded_frames=stats.frames, stream_bytes=stats.bytes_received, source_bytes=video.stat().st_size,
+        bpp=float(encoded["bpp"]), server_psnr=float(encoded["psnr"]), player_psnr=player_psnr,
+        encode_fps=float(encoded["encode_fps"]), decode_fps=stats.fps,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, help="video file to send through the service")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="reconstruction to write (default: <video stem>.latentcast.mp4 in the work folder)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="folder for the server's data and the player's cache (default: a temporary folder)")
+    parser.add_argument("--encode-timeout", type=float, default=3600.0, help="seconds to wait for the encode")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.video.is_file():
+        print(f"latentcast demo: video not found: {args.video}", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="latentcast-demo-") as temporary:
+        work_dir = args.work_dir or Path(temporary)
+        output = args.output or Path.cwd() / f"{args.video.stem}.latentcast.mp4"
+        report = run_main_job(args.video, output, work_dir, args.encode_timeout)
+    print("\n".join(report.lines() + [f"reconstruction   {output}"]))
+    if report.decoded_frames != report.source_frames:
+        print(f"latentcast demo: decoded {report.decoded_frames} of {report.source_frames} frames", file=sys.stderr)
+        return 1
+    return 0

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from tests.conftest import ServerProcess
+    from latentcast.server.process import ServerProcess
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_WIDTH = 640
