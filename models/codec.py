@@ -18,11 +18,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from latentcast.models.entropy import FactorizedDensity, quantize
+from latentcast.models.levels import WEIGHTS_DIR, default_weights
 from latentcast.models.transforms import STRIDE, Decoder, Encoder, pad_to_stride
 from latentcast_client.entropy import EntropyTables, LatentCoder
-
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "default"
 
 
 @dataclass(frozen=True)
@@ -53,12 +51,20 @@ class FrameCodec(nn.Module):
         self.prior = FactorizedDensity(config.latent_channels)
         self._coder: LatentCoder | None = None
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training pass: the rate uses noisy latents, the decoder sees rounded ones (straight-through)."""
-        y = self.g_a(x)
+    def forward(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        """Training pass: the rate uses noisy latents, the decoder sees rounded ones (straight-through).
+
+        ``compute_dtype`` (e.g. torch.bfloat16) runs the transforms under autocast; the
+        entropy model always runs in float32, since likelihoods far below 1e-3 lose
+        their meaning in bfloat16.
+        """
+        with _autocast(x.device.type, compute_dtype):
+            y = self.g_a(x)
+        y = y.float()
         likelihoods = self.prior(quantize(y, "noise"))
-        x_hat = self.g_s(quantize(y, "ste"))
-        return {"x_hat": x_hat, "likelihoods": likelihoods}
+        with _autocast(x.device.type, compute_dtype):
+            x_hat = self.g_s(quantize(y, "ste"))
+        return {"x_hat": x_hat.float(), "likelihoods": likelihoods}
 
     # --- coding path -----------------------------------------------------------------
 
@@ -93,6 +99,10 @@ class FrameCodec(nn.Module):
         return -(-height // STRIDE), -(-width // STRIDE)
 
 
+def _autocast(device_type: str, dtype: torch.dtype | None):
+    return torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 def save_model(model: FrameCodec, path: Path) -> None:
     """Write ``path`` (safetensors weights) and ``path`` with suffix .json (config)."""
     path = Path(path)
@@ -102,9 +112,13 @@ def save_model(model: FrameCodec, path: Path) -> None:
     path.with_suffix(".json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
 
 
+def _weights_path(path: Path | str | None) -> Path:
+    return Path(path) if path is not None else default_weights(WEIGHTS_DIR)
+
+
 def load_model(path: Path | str | None = None) -> FrameCodec:
-    """Load a codec from a .safetensors file (config beside it); None loads the bundled default."""
-    path = Path(path) if path is not None else WEIGHTS_DIR / f"{DEFAULT_MODEL}.safetensors"
+    """Load a codec from a .safetensors file (config beside it); None loads the bundled default level."""
+    path = _weights_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model weights not found at {path}; train one with 'latentcast train'")
     config_path = path.with_suffix(".json")
@@ -117,6 +131,6 @@ def load_model(path: Path | str | None = None) -> FrameCodec:
 
 def model_id(path: Path | str | None = None) -> str:
     """Stable id of a weights file: its stem and the first 12 hex digits of its sha256."""
-    path = Path(path) if path is not None else WEIGHTS_DIR / f"{DEFAULT_MODEL}.safetensors"
+    path = _weights_path(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return f"{path.stem}-{digest}"

@@ -27,6 +27,9 @@ from latentcast_client.metrics import bits_per_pixel, psnr
 
 logger = logging.getLogger(__name__)
 
+# bf16 halves the step time on CPUs with AMX or AVX512-BF16; elsewhere it can be slower.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
 
 @dataclass
 class TrainConfig:
@@ -45,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     max_frames: int | None = None
+    precision: str = "fp32"
 
 
 def rate_distortion(output: dict[str, torch.Tensor], x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
@@ -103,7 +107,12 @@ def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
 
     clips = load_clips([Path(v) for v in config.videos], max_frames=config.max_frames)
     sampler = CropSampler(clips, config.crop, seed=config.seed)
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {config.precision!r}; expected one of {', '.join(PRECISIONS)}")
+    compute_dtype = PRECISIONS[config.precision]
     model = FrameCodec(CodecConfig(config.latent_channels, config.channels))
+    # oneDNN's convolutions run fastest on NHWC tensors, most of all in bfloat16.
+    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step = 0
     if resume is not None:
@@ -120,8 +129,8 @@ def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
     while step < config.steps:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        x = sampler.batch(config.batch_size)
-        terms = rate_distortion(model(x), x, config.lmbda)
+        x = sampler.batch(config.batch_size).contiguous(memory_format=torch.channels_last)
+        terms = rate_distortion(model(x, compute_dtype), x, config.lmbda)
         if not torch.isfinite(terms["loss"]):
             progress.close()
             raise FloatingPointError(
@@ -168,6 +177,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 keeps torch's default")
     parser.add_argument("--max-frames", type=int, default=None, help="read at most this many frames per video")
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default=defaults.precision,
+                        help="compute type of the transforms; the entropy model stays float32")
     parser.add_argument("--resume", type=Path, default=None, help="checkpoint.pt to continue from")
 
 

@@ -49,3 +49,14 @@ def test_learning_rate_warms_up_then_decays():
     assert learning_rate(0, config) < learning_rate(199, config)
     assert learning_rate(1999, config) < learning_rate(200, config)
     assert learning_rate(1999, config) >= 0.05 * config.lr - 1e-12
+
+
+def test_train_in_bfloat16_writes_float32_weights(clip_dir, tmp_path):
+    train(_config(clip_dir, tmp_path, steps=3, val_every=3, precision="bf16"))
+    model = load_model(tmp_path / "model.safetensors")
+    assert all(value.dtype == torch.float32 for value in model.state_dict().values())
+
+
+def test_train_rejects_unknown_precision(clip_dir, tmp_path):
+    with pytest.raises(ValueError, match="unknown precision"):
+        train(_config(clip_dir, tmp_path, precision="fp8"))
