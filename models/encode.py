@@ -49,18 +49,20 @@ def encode_video(
     info: VideoInfo | None = None,
     measure_psnr: bool = True,
     progress: ProgressCallback | None = None,
+    quality: int = 0,
 ) -> EncodeStats:
     """Encode every frame of ``source`` into ``out`` as a stream for the given bundle.
 
     ``info`` is the result of ``probe(source)``; pass it when already known to skip
     a second decoding pass. With ``measure_psnr`` each frame is also decoded (torch
     decoder) and compared with its source frame. ``progress(done, total)`` is
-    called after each frame.
+    called after each frame. ``quality`` is the model's level, written to the stream
+    header (0 for a model outside the numbered levels).
     """
     info = info or probe(source)
     header = StreamHeader(
         width=info.width, height=info.height, fps=fps_fraction(info.fps), frame_count=info.frame_count,
-        bundle_sha256=bundle_sha256, model_id=model_id,
+        bundle_sha256=bundle_sha256, model_id=model_id, quality=quality,
     )
     writer = StreamWriter(out, header)
     psnrs = []

@@ -13,10 +13,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from latentcast.models.package import prepare_codec
-from latentcast.server.deps import CodecDep, WorkersDep
+from latentcast.server.codecs import load_registry
+from latentcast.server.deps import CodecsDep, WorkersDep
 from latentcast.server.jobs import EncodeWorkers
-from latentcast.server.routes import decoder, videos
+from latentcast.server.routes import bundles, decoder, qualities, videos
 from latentcast.server.schemas import Health
 from latentcast.server.settings import Settings
 from latentcast.server.storage import Storage
@@ -33,13 +33,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         storage = Storage(settings.data_dir, settings.database_path)
         await run_in_threadpool(storage.open)
         logger.info("data folder %s", settings.data_dir)
-        codec = await run_in_threadpool(prepare_codec, settings.model_path, settings.cache_dir)
-        logger.info("model %s, decoder bundle %s at %s", codec.model_id, codec.bundle.sha256, codec.bundle.path)
-        workers = EncodeWorkers(storage, codec, settings.encode_workers)
+        codecs = await run_in_threadpool(load_registry, settings.weights_dir, settings.cache_dir, settings.default_quality)
+        for quality in codecs.qualities:
+            package = codecs.get(quality)
+            logger.info("quality %d: model %s, decoder bundle %s at %s",
+                        quality, package.model_id, package.bundle.sha256, package.bundle.path)
+        logger.info("default quality %d", codecs.default_quality)
+        workers = EncodeWorkers(storage, codecs, settings.encode_workers)
         workers.start()
         app.state.settings = settings
         app.state.storage = storage
-        app.state.codec = codec
+        app.state.codecs = codecs
         app.state.workers = workers
         try:
             yield
@@ -54,11 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(videos.router)
     app.include_router(decoder.router)
+    app.include_router(bundles.router)
+    app.include_router(qualities.router)
 
     @app.get("/healthz", tags=["health"])
-    def read_health(codec: CodecDep, workers: WorkersDep) -> Health:
-        """Report that the service is up, with its model and decoder bundle."""
-        return Health(status="ok", model_id=codec.model_id, bundle_sha256=codec.bundle.sha256,
-                      queued_jobs=workers.pending())
+    def read_health(codecs: CodecsDep, workers: WorkersDep) -> Health:
+        """Report that the service is up, with the model and decoder bundle of its default level."""
+        default = codecs.default
+        return Health(status="ok", model_id=default.model_id, bundle_sha256=default.bundle.sha256,
+                      default_quality=codecs.default_quality, queued_jobs=workers.pending())
 
     return app

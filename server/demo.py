@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from latentcast.models.levels import UnknownQualityError, discover_levels
 from latentcast.server.process import ServerProcess
 from latentcast_client import PlaybackStats, Player, VideoWriter
 from latentcast_client.metrics import psnr
@@ -28,9 +29,13 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.5
 
 
-def upload(base_url: str, video: Path) -> dict:
+def upload(base_url: str, video: Path, quality: int | None = None) -> dict:
+    """Upload ``video`` to be encoded at level ``quality`` (None: the server's default level)."""
+    params = {"quality": quality} if quality is not None else None
     with open(video, "rb") as stream:
-        response = httpx.post(f"{base_url}/v1/videos", files={"file": (video.name, stream)}, timeout=600.0)
+        response = httpx.post(
+            f"{base_url}/v1/videos", files={"file": (video.name, stream)}, params=params, timeout=600.0
+        )
     if response.status_code >= 400:
         raise RuntimeError(f"upload of {video.name} rejected with {response.status_code}: {response.text}")
     return response.json()
@@ -56,6 +61,7 @@ def wait_for_encode(base_url: str, video_id: str, timeout_s: float) -> dict:
 @dataclass(frozen=True)
 class DemoReport:
     video: Path
+    quality: int
     width: int
     height: int
     source_frames: int
@@ -75,6 +81,7 @@ class DemoReport:
     def lines(self) -> list[str]:
         return [
             f"video            {self.video.name}: {self.width}x{self.height}, {self.source_frames} frames",
+            f"quality level    {self.quality}",
             f"decoded frames   {self.decoded_frames}",
             f"stream size      {self.stream_bytes} bytes ({self.bpp:.4f} bits per pixel)",
             f"compression      {self.raw_bytes / self.stream_bytes:.1f}x against raw RGB ({self.raw_bytes} bytes), "
@@ -105,19 +112,23 @@ def play_and_measure(stream_url: str, video: Path, output: Path, cache_dir: Path
     return stats, float(np.mean(psnrs)) if psnrs else float("nan")
 
 
-def run_main_job(video: Path, output: Path, work_dir: Path, encode_timeout_s: float) -> DemoReport:
+def run_main_job(
+    video: Path, output: Path, work_dir: Path, encode_timeout_s: float, quality: int | None = None
+) -> DemoReport:
+    """Serve, upload ``video`` at level ``quality`` (None: the default), play it back and measure."""
     info = probe(video)
     data_dir = work_dir / "server"
     with ServerProcess(data_dir, data_dir / "server.log") as server:
         base_url = server.base_url
         logger.info("server running at %s (data in %s)", base_url, data_dir)
-        created = upload(base_url, video)
-        logger.info("uploaded %s as video %s", video.name, created["id"])
+        created = upload(base_url, video, quality)
+        logger.info("uploaded %s as video %s, to be encoded at quality %d", video.name, created["id"],
+                    created["quality"])
         encoded = wait_for_encode(base_url, created["id"], encode_timeout_s)
         stream_url = f"{base_url}/v1/videos/{created['id']}/stream"
         stats, player_psnr = play_and_measure(stream_url, video, output, work_dir / "player-cache", info.fps)
     return DemoReport(
-        video=video, width=info.width, height=info.height, source_frames=info.frame_count,
+        video=video, quality=int(encoded["quality"]), width=info.width, height=info.height, source_frames=info.frame_count,
         decoded_frames=stats.frames, stream_bytes=stats.bytes_received, source_bytes=video.stat().st_size,
         bpp=float(encoded["bpp"]), server_psnr=float(encoded["psnr"]), player_psnr=player_psnr,
         encode_fps=float(encoded["encode_fps"]), decode_fps=stats.fps,
@@ -131,16 +142,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder for the server's data and the player's cache (default: a temporary folder)")
     parser.add_argument("--encode-timeout", type=float, default=3600.0, help="seconds to wait for the encode")
+    parser.add_argument(
+        "--quality", type=int, default=None,
+        help="quality level to encode at, 1 = smallest files (default: the bundled models' default level)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         print(f"latentcast demo: video not found: {args.video}", file=sys.stderr)
         return 1
+    # The demo's server runs with the embedded defaults, so it has the levels of the bundled weights folder.
+    if args.quality is not None:
+        try:
+            discover_levels().get(args.quality)
+        except UnknownQualityError as exc:
+            print(f"latentcast demo: {exc}", file=sys.stderr)
+            return 2
     with tempfile.TemporaryDirectory(prefix="latentcast-demo-") as temporary:
         work_dir = args.work_dir or Path(temporary)
         output = args.output or Path.cwd() / f"{args.video.stem}.latentcast.mp4"
-        report = run_main_job(args.video, output, work_dir, args.encode_timeout)
+        report = run_main_job(args.video, output, work_dir, args.encode_timeout, args.quality)
     print("\n".join(report.lines() + [f"reconstruction   {output}"]))
     if report.decoded_frames != report.source_frames:
         print(f"latentcast demo: decoded {report.decoded_frames} of {report.source_frames} frames", file=sys.stderr)

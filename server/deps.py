@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from latentcast.models.levels import UnknownQualityError, parse_quality
 from latentcast.models.package import CodecPackage
+from latentcast.server.codecs import CodecRegistry
 from latentcast.server.jobs import EncodeWorkers
 from latentcast.server.settings import Settings
 from latentcast.server.storage import Storage, VideoRecord
@@ -24,14 +26,14 @@ def get_workers(request: Request) -> EncodeWorkers:
     return request.app.state.workers
 
 
-def get_codec(request: Request) -> CodecPackage:
-    return request.app.state.codec
+def get_codecs(request: Request) -> CodecRegistry:
+    return request.app.state.codecs
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 WorkersDep = Annotated[EncodeWorkers, Depends(get_workers)]
-CodecDep = Annotated[CodecPackage, Depends(get_codec)]
+CodecsDep = Annotated[CodecRegistry, Depends(get_codecs)]
 
 
 def get_video(video_id: str, storage: StorageDep) -> VideoRecord:
@@ -43,3 +45,13 @@ def get_video(video_id: str, storage: StorageDep) -> VideoRecord:
 
 
 VideoDep = Annotated[VideoRecord, Depends(get_video)]
+
+
+def quality_package(codecs: CodecRegistry, text: str | None) -> CodecPackage:
+    """Return the package of a quality level given as request text (None: the default); 422 for an unknown one."""
+    if text is None:
+        return codecs.default
+    try:
+        return codecs.get(parse_quality(text, codecs.qualities))
+    except UnknownQualityError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc

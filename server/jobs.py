@@ -15,7 +15,8 @@ import threading
 import time
 
 from latentcast.models.encode import ProgressCallback, encode_video
-from latentcast.models.package import CodecPackage
+from latentcast.models.levels import UnknownQualityError
+from latentcast.server.codecs import CodecRegistry
 from latentcast.server.storage import EncodeResult, Storage, VideoStatus
 from latentcast_client.video import VideoInfo
 
@@ -27,13 +28,17 @@ class EncodeCancelled(Exception):
 
 
 class EncodeWorkers:
-    """A fixed number of threads that encode queued videos with one shared codec."""
+    """A fixed number of threads that encode queued videos, each at its stored quality level.
 
-    def __init__(self, storage: Storage, codec: CodecPackage, workers: int = 1, progress_interval: float = 0.5):
+    The models of every level are loaded once, before the workers are made, and
+    shared by the threads.
+    """
+
+    def __init__(self, storage: Storage, codecs: CodecRegistry, workers: int = 1, progress_interval: float = 0.5):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.storage = storage
-        self.codec = codec
+        self.codecs = codecs
         self.workers = workers
         self.progress_interval = progress_interval
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -42,8 +47,9 @@ class EncodeWorkers:
 
     def start(self) -> None:
         """Re-queue the videos a previous run left unfinished, then start the threads."""
-        # Build the range coder once here, so the threads never race to create it.
-        _ = self.codec.model.coder
+        # Build each level's range coder once here, so the threads never race to create it.
+        for package in self.codecs.packages.values():
+            _ = package.model.coder
         for record in self.storage.unfinished():
             logger.warning("video %s was left %s by a previous run; its encode restarts", record.id, record.status.value)
             self.storage.mark_queued(record.id)
@@ -52,7 +58,8 @@ class EncodeWorkers:
             thread = threading.Thread(target=self._work_loop, name=f"encode-worker-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        logger.info("started %d encode worker(s) with model %s", self.workers, self.codec.model_id)
+        logger.info("started %d encode worker(s) with quality levels %s (default %d)",
+                    self.workers, self.codecs.qualities, self.codecs.default_quality)
 
     def submit(self, video_id: str) -> None:
         """Queue a stored video for encoding."""
@@ -96,17 +103,24 @@ class EncodeWorkers:
         if record.status is VideoStatus.ENCODED:
             logger.info("skipping encode of video %s: it is already encoded", video_id)
             return
+        try:
+            codec = self.codecs.get(record.quality)
+        except UnknownQualityError as exc:
+            message = f"{exc}; the server no longer has the level this video was uploaded with, so upload it again"
+            self.storage.mark_failed(video_id, message)
+            logger.error("encode of video %s failed: %s", video_id, message)
+            return
         self.storage.mark_encoding(video_id)
-        logger.info("encoding video %s (%s, %dx%d, %d frames)",
-                    video_id, record.filename, record.width, record.height, record.frame_count)
+        logger.info("encoding video %s (%s, %dx%d, %d frames) at quality %d",
+                    video_id, record.filename, record.width, record.height, record.frame_count, codec.quality)
         partial = self.storage.partial_stream_path(video_id)
         info = VideoInfo(width=record.width, height=record.height, fps=record.fps, frame_count=record.frame_count)
         try:
             with open(partial, "wb") as out:
                 stats = encode_video(
-                    self.codec.model, self.storage.upload_path(video_id), out,
-                    bundle_sha256=self.codec.bundle.sha256, model_id=self.codec.model_id,
-                    info=info, progress=self._progress_callback(video_id),
+                    codec.model, self.storage.upload_path(video_id), out,
+                    bundle_sha256=codec.bundle.sha256, model_id=codec.model_id,
+                    info=info, progress=self._progress_callback(video_id), quality=codec.quality,
                 )
                 out.flush()
                 os.fsync(out.fileno())
@@ -124,7 +138,7 @@ class EncodeWorkers:
             return
         self.storage.mark_encoded(video_id, EncodeResult(
             frames=stats.frames, bytes=stats.bytes, bpp=stats.bpp, psnr=stats.psnr, encode_fps=stats.encode_fps,
-            model_id=self.codec.model_id, bundle_sha256=self.codec.bundle.sha256,
+            model_id=codec.model_id, bundle_sha256=codec.bundle.sha256, quality=codec.quality,
         ))
         logger.info("encoded video %s: %d frames, %d bytes, %.4f bpp, %.1f frames/s",
                     video_id, stats.frames, stats.bytes, stats.bpp, stats.encode_fps)

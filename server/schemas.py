@@ -10,7 +10,9 @@ from latentcast.server.storage import VideoRecord, VideoStatus
 class VideoLinks(BaseModel):
     self: str = Field(description="this video's status")
     stream: str = Field(description="the encoded stream, available once the status is 'encoded'")
-    decoder: str = Field(description="the decoder bundle's manifest")
+    decoder: str = Field(
+        description="the manifest of the decoder bundle for this video: by sha256 once encoded, else by quality level"
+    )
 
 
 class Video(BaseModel):
@@ -34,17 +36,36 @@ class Video(BaseModel):
     encode_fps: float | None = Field(description="frames encoded per second")
     model_id: str | None
     bundle_sha256: str | None = Field(description="sha256 of the decoder bundle's manifest.json")
+    quality: int | None = Field(description="quality level the video is encoded at; null for videos stored before levels")
     links: VideoLinks
 
     @classmethod
     def from_record(cls, record: VideoRecord) -> "Video":
         base = f"/v1/videos/{record.id}"
-        links = VideoLinks(self=base, stream=f"{base}/stream", decoder="/v1/decoder")
+        if record.bundle_sha256 is not None:
+            decoder = f"/v1/bundles/{record.bundle_sha256}"
+        elif record.quality is not None:
+            decoder = f"/v1/decoder?quality={record.quality}"
+        else:
+            decoder = "/v1/decoder"
+        links = VideoLinks(self=base, stream=f"{base}/stream", decoder=decoder)
         return cls(**vars(record), links=links)
+
+
+class QualityInfo(BaseModel):
+    """One quality level the server encodes at; bpp and psnr appear when the level's weights record them."""
+
+    quality: int = Field(description="level number, 1 = smallest files")
+    model_id: str
+    bundle_sha256: str = Field(description="sha256 of the level's bundle manifest, served at /v1/bundles/{sha256}")
+    default: bool = Field(description="whether uploads without a quality are encoded at this level")
+    bpp: float | None = Field(default=None, description="bits per pixel measured for this level")
+    psnr: float | None = Field(default=None, description="RGB PSNR in dB measured for this level")
 
 
 class Health(BaseModel):
     status: str
-    model_id: str
-    bundle_sha256: str
+    model_id: str = Field(description="model of the default quality level")
+    bundle_sha256: str = Field(description="decoder bundle of the default quality level")
+    default_quality: int
     queued_jobs: int = Field(description="encode jobs waiting for a worker")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from latentcast.models.levels import MAX_QUALITY, MIN_QUALITY, QualityLevels, discover_levels
 
 GIB = 1024**3
 DATABASE_NAME = "latentcast.sqlite3"
@@ -24,7 +27,14 @@ class Settings(BaseSettings):
         default=Path("latentcast-data"),
         description="folder for the database, uploads and streams; relative paths start at the working directory",
     )
-    model_path: Path | None = Field(default=None, description="codec weights (.safetensors); None uses the bundled default")
+    weights_dir: Path | None = Field(
+        default=None,
+        description="folder of quality-N.safetensors levels (or a single default.safetensors); None: the bundled models",
+    )
+    default_quality: int | None = Field(
+        default=None, ge=MIN_QUALITY, le=MAX_QUALITY,
+        description="level encoded when an upload names none; None: the middle level of weights_dir",
+    )
     cache_dir: Path | None = Field(default=None, description="exported decoder bundles; None means data_dir/cache")
     max_upload_bytes: int = Field(default=2 * GIB, gt=0, description="largest accepted upload, in bytes")
     max_width: int = Field(default=3840, gt=0, le=MAX_FRAME_SIDE, description="widest accepted frame, in pixels")
@@ -46,23 +56,39 @@ class Settings(BaseSettings):
             raise ValueError(f"{folder} exists and is not a folder; choose a folder path")
         return folder
 
-    @field_validator("model_path")
+    @field_validator("weights_dir")
     @classmethod
-    def _check_model_path(cls, value: Path | None) -> Path | None:
+    def _check_weights_dir(cls, value: Path | None) -> Path | None:
         if value is None:
             return None
-        path = value.expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"model weights not found at {path}; give a .safetensors file or leave it unset")
-        if not path.with_suffix(".json").is_file():
-            raise ValueError(f"model config {path.with_suffix('.json')} is missing; it must sit beside the weights")
-        return path
+        folder = value.expanduser().resolve()
+        if not folder.is_dir():
+            raise ValueError(f"weights folder {folder} not found; give a folder with quality-N.safetensors files")
+        return folder
+
+    @model_validator(mode="after")
+    def _check_levels(self) -> "Settings":
+        if os.environ.get("LATENTCAST_MODEL_PATH"):
+            raise ValueError(
+                "LATENTCAST_MODEL_PATH is no longer read; put the weights in a folder as quality-N.safetensors "
+                "and set LATENTCAST_WEIGHTS_DIR to it"
+            )
+        try:
+            self.quality_levels()
+        except FileNotFoundError as exc:
+            # pydantic reports only ValueError and AssertionError as validation errors.
+            raise ValueError(str(exc)) from exc
+        return self
 
     @model_validator(mode="after")
     def _default_cache_dir(self) -> "Settings":
         if self.cache_dir is None:
             self.cache_dir = self.data_dir / "cache"
         return self
+
+    def quality_levels(self) -> QualityLevels:
+        """Return the levels in ``weights_dir``, read from disk on each call, and the default among them."""
+        return discover_levels(self.weights_dir, self.default_quality)
 
     @property
     def database_path(self) -> Path:

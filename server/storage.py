@@ -46,10 +46,13 @@ CREATE TABLE IF NOT EXISTS videos (
     psnr          REAL,
     encode_fps    REAL,
     model_id      TEXT,
-    bundle_sha256 TEXT
+    bundle_sha256 TEXT,
+    quality       INTEGER
 );
 CREATE INDEX IF NOT EXISTS videos_created_at ON videos (created_at);
 """
+# Columns added after the first release of the table, added to older databases by ``open``.
+_ADDED_COLUMNS = {"quality": "INTEGER"}
 
 
 class VideoStatus(str, Enum):
@@ -81,6 +84,7 @@ class VideoRecord:
     encode_fps: float | None = None
     model_id: str | None = None
     bundle_sha256: str | None = None
+    quality: int | None = None  # None for videos stored before quality levels existed
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "VideoRecord":
@@ -100,6 +104,7 @@ class EncodeResult:
     encode_fps: float
     model_id: str
     bundle_sha256: str
+    quality: int | None = None  # the level encoded with; None keeps the stored value
 
 
 def new_video_id() -> str:
@@ -136,6 +141,10 @@ class Storage:
         self.streams_dir.mkdir(parents=True, exist_ok=True)
         with self._transaction() as connection:
             connection.executescript(_SCHEMA)
+            existing = {row["name"] for row in connection.execute("PRAGMA table_info(videos)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in existing:
+                    connection.execute(f"ALTER TABLE videos ADD COLUMN {name} {kind}")
 
     # --- paths ------------------------------------------------------------------------
 
@@ -153,15 +162,15 @@ class Storage:
 
     # --- rows -------------------------------------------------------------------------
 
-    def create(self, video_id: str, filename: str, info: VideoInfo) -> VideoRecord:
-        """Insert a new video with status ``queued``."""
+    def create(self, video_id: str, filename: str, info: VideoInfo, quality: int | None = None) -> VideoRecord:
+        """Insert a new video with status ``queued``, to be encoded at level ``quality`` (None: the default)."""
         now = _now()
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO videos (id, filename, status, progress, created_at, updated_at,"
-                " width, height, fps, frame_count) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                " width, height, fps, frame_count, quality) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
                 (_checked(video_id), filename, VideoStatus.QUEUED.value, now, now,
-                 info.width, info.height, info.fps, info.frame_count),
+                 info.width, info.height, info.fps, info.frame_count, quality),
             )
         return self._require(video_id)
 
@@ -198,11 +207,14 @@ class Storage:
         self._update(video_id, progress=min(max(float(progress), 0.0), 1.0))
 
     def mark_encoded(self, video_id: str, result: EncodeResult) -> None:
-        self._update(
-            video_id, status=VideoStatus.ENCODED.value, progress=1.0, error=None,
+        columns: dict[str, object] = dict(
+            status=VideoStatus.ENCODED.value, progress=1.0, error=None,
             frames=result.frames, bytes=result.bytes, bpp=result.bpp, psnr=result.psnr,
             encode_fps=result.encode_fps, model_id=result.model_id, bundle_sha256=result.bundle_sha256,
         )
+        if result.quality is not None:
+            columns["quality"] = result.quality
+        self._update(video_id, **columns)
 
     def mark_failed(self, video_id: str, error: str) -> None:
         self._update(video_id, status=VideoStatus.FAILED.value, error=error)

@@ -4,7 +4,7 @@ FastAPI's ``UploadFile`` parses the whole body into a temporary file before the
 route runs, so a size limit could only be checked afterwards. Here the body goes
 to python-multipart's streaming parser as it arrives. The bytes of the ``file``
 field are written to the destination file, and the upload stops as soon as the
-limit is passed.
+limit is passed. The small text fields named in ``TEXT_FIELDS`` are kept in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +19,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 FILE_FIELD = "file"
+QUALITY_FIELD = "quality"
+# Text fields read beside the file; every other field is read and dropped.
+TEXT_FIELDS = (QUALITY_FIELD,)
+MAX_TEXT_FIELD_BYTES = 64
 # Room for the multipart boundaries, part headers and small extra fields beside the file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -27,6 +31,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 class ReceivedFile:
     filename: str | None
     size: int
+    fields: dict[str, str] = field(default_factory=dict)  # the TEXT_FIELDS the request sent
 
 
 @dataclass
@@ -41,6 +46,9 @@ class _PartState:
     file_complete: bool = False
     filename: str | None = None
     pending: list[bytes] = field(default_factory=list)
+    text_field: str | None = None
+    text_values: dict[str, bytearray] = field(default_factory=dict)
+    oversized_field: str | None = None
 
     def callbacks(self) -> dict:
         return {
@@ -56,6 +64,7 @@ class _PartState:
     def on_part_begin(self) -> None:
         self.disposition = b""
         self.in_file_part = False
+        self.text_field = None
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.header_name += data[start:end]
@@ -72,21 +81,34 @@ class _PartState:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self.disposition)
         name = options.get(b"name", b"").decode("utf-8", errors="replace")
-        # Only the first "file" field counts; any other field is read and dropped.
+        # Only the first "file" field and the first of each text field count; other fields are read and dropped.
         if name == FILE_FIELD and not self.seen_file:
             self.in_file_part = True
             self.seen_file = True
             raw_filename = options.get(b"filename")
             self.filename = raw_filename.decode("utf-8", errors="replace") if raw_filename is not None else None
+        elif name in TEXT_FIELDS and name not in self.text_values:
+            self.text_field = name
+            self.text_values[name] = bytearray()
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file_part:
             self.pending.append(bytes(data[start:end]))
+        elif self.text_field is not None:
+            value = self.text_values[self.text_field]
+            value += data[start:end]
+            if len(value) > MAX_TEXT_FIELD_BYTES:
+                self.oversized_field = self.text_field
+                del value[MAX_TEXT_FIELD_BYTES:]
 
     def on_part_end(self) -> None:
         if self.in_file_part:
             self.file_complete = True
         self.in_file_part = False
+        self.text_field = None
+
+    def text_fields(self) -> dict[str, str]:
+        return {name: bytes(value).decode("utf-8", errors="replace") for name, value in self.text_values.items()}
 
 
 def _boundary(request: Request) -> bytes:
@@ -117,8 +139,8 @@ async def receive_upload(request: Request, destination: Path, max_bytes: int) ->
 
     Raises HTTPException: 415 for a body that is not multipart/form-data, 413 past
     ``max_bytes`` of file data, 400 for a malformed body or one that ends inside
-    the ``file`` field, 422 without a ``file`` field. The caller removes
-    ``destination`` when this raises.
+    the ``file`` field, 422 without a ``file`` field. A text field over
+    MAX_TEXT_FIELD_BYTES also gets 422. The caller removes ``destination`` when this raises.
     """
     boundary = _boundary(request)
     declared = request.headers.get("content-length")
@@ -162,4 +184,9 @@ async def receive_upload(request: Request, destination: Path, max_bytes: int) ->
             status.HTTP_400_BAD_REQUEST,
             detail="the request body ended before the end of the 'file' field; the upload is incomplete",
         )
-    return ReceivedFile(filename=state.filename, size=file_bytes)
+    if state.oversized_field is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"the '{state.oversized_field}' field is longer than {MAX_TEXT_FIELD_BYTES} bytes",
+        )
+    return ReceivedFile(filename=state.filename, size=file_bytes, fields=state.text_fields())

@@ -32,7 +32,7 @@ from latentcast_client.bundle import Bundle, load_bundle
 from latentcast_client.cache import BundleCache
 from latentcast_client.errors import BundleError, ServerError
 from latentcast_client.player import BundleResolver, PlaybackStats, decode_chunks
-from latentcast_client.remote import DEFAULT_TIMEOUT, download_bundle, iter_stream, parse_video_url
+from latentcast_client.remote import DEFAULT_TIMEOUT, download_bundle_by_sha256, iter_stream, parse_video_url
 from latentcast_client.stream import StreamHeader
 from latentcast_client.video import VideoWriter
 
@@ -215,20 +215,20 @@ class Player:
         self._client = client if client is not None else httpx.Client(timeout=timeout)
 
     def bundle_resolver(self, server: str) -> BundleResolver:
-        """Return a resolver that finds a stream's bundle in the cache, else fetches it from ``server``."""
+        """Return a resolver that finds the bundle a stream header names in the cache, else fetches it from ``server``.
+
+        The bundle is fetched by its sha256 (``/v1/bundles/{sha256}``), so streams encoded at
+        different quality levels each get their own decoder.
+        """
 
         def resolve(header: StreamHeader) -> Bundle:
-            cached = self.cache.load(header.bundle_sha256)
-            if cached is not None:
-                return cached
-            bundle = download_bundle(self._client, server, self.cache)
-            if bundle.sha256 != header.bundle_sha256:
+            try:
+                return download_bundle_by_sha256(self._client, server, self.cache, header.bundle_sha256)
+            except BundleError as exc:
                 raise BundleError(
-                    f"the stream needs decoder bundle {header.bundle_sha256[:16]} (model {header.model_id}), "
-                    f"but {server} serves bundle {bundle.sha256[:16]} (model {bundle.manifest.model_id}); "
-                    "the video was encoded with another model, so re-encode it on this server"
-                )
-            return bundle
+                    f"the stream needs decoder bundle {header.bundle_sha256[:16]} (model {header.model_id}, "
+                    f"quality {header.quality}), but it cannot be fetched: {exc}"
+                ) from exc
 
         return resolve
 

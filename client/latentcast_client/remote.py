@@ -2,8 +2,10 @@
 
 Routes, relative to the server's base URL::
 
-    GET /v1/decoder               the bundle's manifest.json bytes; header X-Bundle-Sha256 is their sha256
-    GET /v1/decoder/{name}        one bundle file: decoder.onnx or entropy.json
+    GET /v1/decoder               the default bundle's manifest.json bytes; header X-Bundle-Sha256 is their sha256
+    GET /v1/decoder/{name}        one file of that bundle: decoder.onnx or entropy.json
+    GET /v1/bundles/{sha256}      the manifest.json whose sha256 is {sha256}; 404 if the server has no such bundle
+    GET /v1/bundles/{sha256}/{name}  one file of that bundle
     GET /v1/videos/{id}           the video's status as JSON
     GET /v1/videos/{id}/stream    the .lcs code stream; 409 while not encoded yet, 404 if unknown
 
@@ -159,12 +161,45 @@ def download_bundle(client: httpx.Client, server: str, cache: BundleCache) -> Bu
     if cached is not None:
         logger.debug("decoder bundle %s found in %s", sha256[:16], cached.path)
         return cached
+    return _install(client, f"{server}/v1/decoder", manifest_bytes, sha256, cache)
+
+
+def download_bundle_by_sha256(client: httpx.Client, server: str, cache: BundleCache, sha256: str) -> Bundle:
+    """Return the bundle whose manifest has sha256 ``sha256``, from the cache or from ``server``'s /v1/bundles.
+
+    Raises BundleError when the server has no such bundle (HTTP 404) or sends a manifest
+    with another sha256, and ServerError for other failed requests.
+    """
+    cache.path(sha256)  # rejects a malformed sha256 before it becomes part of a URL
+    cached = cache.load(sha256)
+    if cached is not None:
+        logger.debug("decoder bundle %s found in %s", sha256[:16], cached.path)
+        return cached
+    base = f"{server}/v1/bundles/{sha256}"
+    try:
+        response = client.get(base)
+    except httpx.HTTPError as exc:
+        raise _unreachable(base, exc) from exc
+    if response.status_code == 404:
+        raise BundleError(
+            f"{server} has no decoder bundle {sha256[:16]} ({base} returned HTTP 404: {_detail(response)}); "
+            "the video was encoded with a model this server no longer has, so re-encode it"
+        )
+    raise_for_status(response, "downloading the decoder bundle manifest")
+    digest = sha256_hex(response.content)
+    if digest != sha256:
+        raise BundleError(f"the manifest from {base} has sha256 {digest}, not the {sha256} it was requested by")
+    return _install(client, base, response.content, sha256, cache)
+
+
+def _install(client: httpx.Client, base: str, manifest_bytes: bytes, sha256: str, cache: BundleCache) -> Bundle:
+    """Download the files listed in ``manifest_bytes`` from ``base``/{name} and install the bundle in the cache."""
     manifest = Manifest.from_bytes(manifest_bytes)
-    logger.info("downloading decoder bundle %s (%s) from %s", sha256[:16], manifest.model_id, server)
+    logger.info("downloading decoder bundle %s (%s) from %s", sha256[:16], manifest.model_id, base)
     with cache.staging() as staging:
         (staging / MANIFEST).write_bytes(manifest_bytes)
         for name in BUNDLE_FILES:
-            _download_file(client, f"{server}/v1/decoder/{quote(name)}", staging / name, manifest.files[name])
+            _download_file(client, f"{base}/{quote(name)}", staging / name, manifest.files[name])
         return cache.install(staging, sha256)
 
 

@@ -5,6 +5,7 @@ All integers are little-endian. Layout, format version 1::
     header
       magic          4 bytes   b"LCST"
       version        u16       FORMAT_VERSION
+      quality        u8        quality level of the encoder, 1 = smallest files; 0 = a model outside the levels
       width          u32       frame width in pixels
       height         u32       frame height in pixels
       fps_num        u32       frame rate as the fraction fps_num / fps_den
@@ -42,8 +43,10 @@ MAGIC = b"LCST"
 FORMAT_VERSION = 1
 # Upper bound on one packet's payload; a larger length field means a damaged packet.
 MAX_PAYLOAD = 64 << 20
+# The quality field is a u8; 0 marks a stream whose model is not one of the numbered levels.
+MAX_QUALITY = 255
 
-_HEADER_FIXED = struct.Struct("<4sHIIIII32sH")
+_HEADER_FIXED = struct.Struct("<4sHBIIIII32sH")
 _PACKET_HEAD = struct.Struct("<BII")
 _CRC = struct.Struct("<I")
 
@@ -60,12 +63,15 @@ class StreamHeader:
     frame_count: int
     bundle_sha256: str
     model_id: str
+    quality: int = 0
     version: int = FORMAT_VERSION
 
     def pack(self) -> bytes:
+        if not 0 <= self.quality <= MAX_QUALITY:
+            raise ValueError(f"invalid quality level {self.quality}: the header stores 0 to {MAX_QUALITY}")
         model_id = self.model_id.encode("utf-8")
         fixed = _HEADER_FIXED.pack(
-            MAGIC, self.version, self.width, self.height, self.fps.numerator, self.fps.denominator,
+            MAGIC, self.version, self.quality, self.width, self.height, self.fps.numerator, self.fps.denominator,
             self.frame_count, bytes.fromhex(self.bundle_sha256), len(model_id),
         )
         body = fixed + model_id
@@ -140,8 +146,8 @@ class StreamReader:
             raise StreamError(f"not a latentcast stream: magic is {bytes(self._buffer[:4])!r}, expected {MAGIC!r}")
         if len(self._buffer) < _HEADER_FIXED.size:
             return False
-        magic, version, width, height, fps_num, fps_den, frames, bundle, id_len = _HEADER_FIXED.unpack_from(
-            self._buffer
+        magic, version, quality, width, height, fps_num, fps_den, frames, bundle, id_len = (
+            _HEADER_FIXED.unpack_from(self._buffer)
         )
         if version != FORMAT_VERSION:
             raise StreamError(
@@ -159,7 +165,7 @@ class StreamReader:
         self.header = StreamHeader(
             width=width, height=height, fps=Fraction(fps_num, fps_den), frame_count=frames,
             bundle_sha256=bundle.hex(), model_id=bytes(self._buffer[_HEADER_FIXED.size : end]).decode("utf-8", "replace"),
-            version=version,
+            quality=quality, version=version,
         )
         del self._buffer[: end + _CRC.size]
         return True

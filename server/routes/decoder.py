@@ -1,13 +1,19 @@
-"""Decoder bundle routes: the manifest and its files, public so any player can fetch them."""
+"""Decoder bundle routes by quality level: the manifest and its files, public so any player can fetch them.
+
+``GET /v1/decoder`` serves the default level's bundle, ``?quality=N`` another level's.
+The same bundles are served by sha256 under ``/v1/bundles`` (see ``bundles``).
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse
 
-from latentcast.server.deps import CodecDep
+from latentcast.models.package import CodecPackage
+from latentcast.server.deps import CodecsDep, quality_package
 from latentcast_client.bundle import BUNDLE_FILES, DECODER_FILE, MANIFEST, TABLES_FILE, sha256_hex
 
 logger = logging.getLogger(__name__)
@@ -17,29 +23,31 @@ router = APIRouter(prefix="/v1/decoder", tags=["decoder"])
 BUNDLE_SHA256_HEADER = "X-Bundle-Sha256"
 _MEDIA_TYPES = {DECODER_FILE: "application/octet-stream", TABLES_FILE: "application/json"}
 
+# Read as text so that a non-integer gets the same 422 detail, with the valid levels, as an unknown level.
+QualityQuery = Annotated[
+    str | None, Query(description="quality level (an integer, see GET /v1/qualities); default: the default level")
+]
 
-@router.get("", response_class=Response, responses={200: {"content": {"application/json": {}}}})
-def read_decoder_manifest(codec: CodecDep) -> Response:
+
+def manifest_response(package: CodecPackage, headers: dict[str, str] | None = None) -> Response:
     """Return the bundle's manifest.json byte for byte; its sha256 is the X-Bundle-Sha256 header."""
-    data = (codec.bundle.path / MANIFEST).read_bytes()
+    bundle = package.bundle
+    data = (bundle.path / MANIFEST).read_bytes()
     digest = sha256_hex(data)
-    if digest != codec.bundle.sha256:
+    if digest != bundle.sha256:
         logger.error("bundle manifest %s changed on disk: sha256 %s, loaded as %s",
-                     codec.bundle.path / MANIFEST, digest, codec.bundle.sha256)
+                     bundle.path / MANIFEST, digest, bundle.sha256)
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR,
             detail="the decoder bundle changed on disk since the server started; restart the server",
         )
-    return Response(content=data, media_type="application/json", headers={BUNDLE_SHA256_HEADER: codec.bundle.sha256})
+    return Response(
+        content=data, media_type="application/json", headers={BUNDLE_SHA256_HEADER: bundle.sha256, **(headers or {})}
+    )
 
 
-@router.get(
-    "/{name}",
-    response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, 404: {"description": "not a bundle file"}},
-)
-def read_decoder_file(name: str, codec: CodecDep) -> FileResponse:
-    """Download one bundle file named in the manifest (decoder.onnx or entropy.json)."""
+def file_response(package: CodecPackage, name: str, headers: dict[str, str] | None = None) -> FileResponse:
+    """Return one bundle file named in the manifest; 404 for any other name."""
     if name not in BUNDLE_FILES:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -47,5 +55,31 @@ def read_decoder_file(name: str, codec: CodecDep) -> FileResponse:
         )
     # The path is built from the fixed name in BUNDLE_FILES, never from the request's text.
     known_name = BUNDLE_FILES[BUNDLE_FILES.index(name)]
-    headers = {BUNDLE_SHA256_HEADER: codec.bundle.sha256, "ETag": f'"{codec.bundle.manifest.files[known_name]}"'}
-    return FileResponse(codec.bundle.path / known_name, media_type=_MEDIA_TYPES[known_name], headers=headers)
+    bundle = package.bundle
+    all_headers = {
+        BUNDLE_SHA256_HEADER: bundle.sha256, "ETag": f'"{bundle.manifest.files[known_name]}"', **(headers or {})
+    }
+    return FileResponse(bundle.path / known_name, media_type=_MEDIA_TYPES[known_name], headers=all_headers)
+
+
+_QUALITY_ERROR = {422: {"description": "unknown quality level; the detail lists the valid ones"}}
+
+
+@router.get(
+    "", response_class=Response, responses={200: {"content": {"application/json": {}}}, **_QUALITY_ERROR}
+)
+def read_decoder_manifest(codecs: CodecsDep, quality: QualityQuery = None) -> Response:
+    """Return the manifest of a level's bundle byte for byte; its sha256 is the X-Bundle-Sha256 header."""
+    return manifest_response(quality_package(codecs, quality))
+
+
+@router.get(
+    "/{name}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}}, 404: {"description": "not a bundle file"}, **_QUALITY_ERROR
+    },
+)
+def read_decoder_file(name: str, codecs: CodecsDep, quality: QualityQuery = None) -> FileResponse:
+    """Download one file of a level's bundle (decoder.onnx or entropy.json)."""
+    return file_response(quality_package(codecs, quality), name)

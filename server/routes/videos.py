@@ -11,11 +11,14 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from latentcast.server.deps import SettingsDep, StorageDep, VideoDep, WorkersDep
+from latentcast.models.package import CodecPackage
+from latentcast.server.codecs import CodecRegistry
+from latentcast.server.deps import CodecsDep, SettingsDep, StorageDep, VideoDep, WorkersDep, quality_package
 from latentcast.server.probing import RejectedVideo, check_video
+from latentcast.server.routes.decoder import QualityQuery
 from latentcast.server.schemas import Video
 from latentcast.server.storage import VideoStatus, clean_filename, new_video_id
-from latentcast.server.upload import FILE_FIELD, receive_upload
+from latentcast.server.upload import FILE_FIELD, QUALITY_FIELD, ReceivedFile, receive_upload
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,14 @@ _UPLOAD_BODY = {
                 "schema": {
                     "type": "object",
                     "required": [FILE_FIELD],
-                    "properties": {FILE_FIELD: {"type": "string", "format": "binary", "description": "the video file"}},
+                    "properties": {
+                        FILE_FIELD: {"type": "string", "format": "binary", "description": "the video file"},
+                        QUALITY_FIELD: {
+                            "type": "integer",
+                            "description": "quality level to encode at (see GET /v1/qualities); "
+                            "the query parameter of the same name is an alternative",
+                        },
+                    },
                 }
             }
         },
@@ -52,17 +62,25 @@ def _error_doc(description: str) -> dict:
         400: _error_doc("malformed or incomplete multipart body"),
         413: _error_doc("the upload is larger than max_upload_bytes"),
         415: _error_doc("not multipart/form-data, or the file matches no known video signature"),
-        422: _error_doc("truncated or undecodable video, frame size or frame count over the limits, or no 'file' field"),
+        422: _error_doc(
+            "truncated or undecodable video, frame size or frame count over the limits, no 'file' field, "
+            "or an unknown quality level"
+        ),
     },
 )
 async def create_video(
-    request: Request, response: Response, settings: SettingsDep, storage: StorageDep, workers: WorkersDep
+    request: Request, response: Response, settings: SettingsDep, storage: StorageDep, workers: WorkersDep,
+    codecs: CodecsDep, quality: QualityQuery = None,
 ) -> Video:
     """Upload a video as multipart field 'file'; it is checked, stored and queued for encoding."""
     video_id = new_video_id()
     partial = storage.partial_upload_path(video_id)
     try:
+        # A bad query parameter is rejected before the body is read.
+        if quality is not None:
+            quality_package(codecs, quality)
         received = await receive_upload(request, partial, settings.max_upload_bytes)
+        codec = _requested_codec(codecs, quality, received)
         filename = clean_filename(received.filename)
         info = await run_in_threadpool(check_video, partial, filename, settings)
         await run_in_threadpool(os.replace, partial, storage.upload_path(video_id))
@@ -75,13 +93,27 @@ async def create_video(
     finally:
         partial.unlink(missing_ok=True)
 
-    record = await run_in_threadpool(storage.create, video_id, filename, info)
+    record = await run_in_threadpool(storage.create, video_id, filename, info, codec.quality)
     workers.submit(video_id)
-    logger.info("stored upload %s (%s, %d bytes, %dx%d, %d frames); encode queued",
-                video_id, filename, received.size, info.width, info.height, info.frame_count)
+    logger.info("stored upload %s (%s, %d bytes, %dx%d, %d frames); encode at quality %d queued",
+                video_id, filename, received.size, info.width, info.height, info.frame_count, codec.quality)
     video = Video.from_record(record)
     response.headers["Location"] = video.links.self
     return video
+
+
+def _requested_codec(codecs: CodecRegistry, query: str | None, received: ReceivedFile) -> CodecPackage:
+    """Return the level named by the query parameter or the form field (422 if they differ), else the default."""
+    field = received.fields.get(QUALITY_FIELD)
+    if field is None:
+        return quality_package(codecs, query)
+    from_field = quality_package(codecs, field)
+    if query is not None and quality_package(codecs, query).quality != from_field.quality:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"the quality query parameter ({query!r}) and form field ({field!r}) differ; send only one",
+        )
+    return from_field
 
 
 @router.get("")

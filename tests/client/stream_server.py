@@ -5,6 +5,8 @@ reachable under the path prefix /<site>, with the routes of the latentcast serve
 
     /<site>/v1/decoder                <site>/bundle/manifest.json, header X-Bundle-Sha256
     /<site>/v1/decoder/{name}         <site>/bundle/{name}
+    /<site>/v1/bundles/{sha256}       <site>/bundle/manifest.json if its sha256 is {sha256}, else 404
+    /<site>/v1/bundles/{sha256}/{name}  <site>/bundle/{name} under the same condition
     /<site>/v1/videos/{id}/stream     <site>/videos/{id}.lcs, sent in chunks of CHUNK bytes
 
 Files are read on every request, so a test changes what is served by changing files.
@@ -72,6 +74,32 @@ async def bundle_file(request: Request) -> Response:
     return Response((site / "bundle" / name).read_bytes(), media_type="application/octet-stream")
 
 
+def _bundle_by_sha256(request: Request) -> Path | None:
+    """Return <site>/bundle when its manifest's sha256 is the one in the path, else None."""
+    site = _site(request)
+    manifest_path = site / "bundle" / "manifest.json" if site else None
+    if manifest_path is None or not manifest_path.is_file():
+        return None
+    if hashlib.sha256(manifest_path.read_bytes()).hexdigest() != request.path_params["sha256"]:
+        return None
+    return manifest_path.parent
+
+
+async def bundle_manifest_by_sha256(request: Request) -> Response:
+    folder = _bundle_by_sha256(request)
+    if folder is None:
+        return _error(404, f"no decoder bundle with sha256 {request.path_params['sha256']}")
+    return Response((folder / "manifest.json").read_bytes(), media_type="application/json")
+
+
+async def bundle_file_by_sha256(request: Request) -> Response:
+    folder = _bundle_by_sha256(request)
+    name = request.path_params["name"]
+    if folder is None or name not in BUNDLE_FILES or not (folder / name).is_file():
+        return _error(404, f"bundle file not found: {name}")
+    return Response((folder / name).read_bytes(), media_type="application/octet-stream")
+
+
 async def _chunks(data: bytes, cut: int | None, hold: Path | None, release: Path):
     end = len(data) if cut is None else cut
     offsets = list(range(0, end, CHUNK))
@@ -113,6 +141,8 @@ def build_app(root: Path) -> Starlette:
             Route("/healthz", health),
             Route("/{site}/v1/decoder", manifest),
             Route("/{site}/v1/decoder/{name}", bundle_file),
+            Route("/{site}/v1/bundles/{sha256}", bundle_manifest_by_sha256),
+            Route("/{site}/v1/bundles/{sha256}/{name}", bundle_file_by_sha256),
             Route("/{site}/v1/videos/{video_id}/stream", stream),
         ]
     )

@@ -24,8 +24,8 @@ def assert_frames_match(frames, expected) -> None:
         assert np.abs(frame.astype(np.int16) - reference.astype(np.int16)).max() <= 1
 
 
-def manifest_requests(site) -> int:
-    return site.requests().count(f"GET /{site.path.name}/v1/decoder")
+def manifest_requests(site, sha256: str) -> int:
+    return site.requests().count(f"GET /{site.path.name}/v1/bundles/{sha256}")
 
 
 @pytest.fixture()
@@ -59,18 +59,25 @@ def test_play_accepts_video_url(player, site, encoded_clip):
     assert stats.frames == encoded_clip.header.frame_count
 
 
-def test_bundle_downloaded_once_across_players(site, tmp_path):
+def test_bundle_downloaded_once_across_players(site, tiny_bundle, tmp_path):
     for _ in range(2):
         with Player(cache_dir=tmp_path / "cache", threads=1) as player:
             player.play(site.stream_url())
-    assert site.requests().count(f"GET /{site.path.name}/v1/decoder/{DECODER_FILE}") == 1
+    assert site.requests().count(f"GET /{site.path.name}/v1/bundles/{tiny_bundle.sha256}/{DECODER_FILE}") == 1
 
 
-def test_cached_bundle_needs_no_request(player, site):
+def test_bundle_fetched_by_stream_sha256(player, site, tiny_bundle):
     player.play(site.stream_url())
-    before = manifest_requests(site)
+    assert manifest_requests(site, tiny_bundle.sha256) == 1
+    assert site.requests().count(f"GET /{site.path.name}/v1/decoder") == 0
+
+
+def test_cached_bundle_needs_no_request(player, site, tiny_bundle):
     player.play(site.stream_url())
-    assert manifest_requests(site) == before
+    before = manifest_requests(site, tiny_bundle.sha256)
+    player.play(site.stream_url())
+    assert before == 1
+    assert manifest_requests(site, tiny_bundle.sha256) == before
 
 
 def test_server_option_picks_bundle_source(tmp_path, site, local_server, tiny_bundle):
@@ -80,16 +87,24 @@ def test_server_option_picks_bundle_source(tmp_path, site, local_server, tiny_bu
         (other / "bundle" / path.name).write_bytes(path.read_bytes())
     with Player(server=f"{local_server.url}/bundle-source", cache_dir=tmp_path / "cache", threads=1) as player:
         player.play(site.stream_url())
-    assert manifest_requests(site) == 0
-    assert (other / "requests.log").read_text().count("GET /bundle-source/v1/decoder\n") == 1
+    assert manifest_requests(site, tiny_bundle.sha256) == 0
+    requests = (other / "requests.log").read_text()
+    assert requests.count(f"GET /bundle-source/v1/bundles/{tiny_bundle.sha256}\n") == 1
 
 
 def test_stream_for_other_bundle_raises(player, site, encoded_clip, tmp_path):
     header = replace(encoded_clip.header, bundle_sha256="12" * 32)
     url = site.add_video("other", header.pack() + encoded_clip.data[len(encoded_clip.header.pack()) :])
-    with pytest.raises(BundleError, match=r"stream needs decoder bundle 1212121212121212 .* but .* serves bundle"):
+    with pytest.raises(BundleError, match=r"stream needs decoder bundle 1212121212121212 .* has no decoder bundle"):
         player.play(url, tmp_path / "other.mp4")
     assert not (tmp_path / "other.mp4").exists()
+
+
+def test_stream_for_other_bundle_names_quality(player, site, encoded_clip):
+    header = replace(encoded_clip.header, bundle_sha256="12" * 32, quality=3)
+    url = site.add_video("other-quality", header.pack() + encoded_clip.data[len(encoded_clip.header.pack()) :])
+    with pytest.raises(BundleError, match=r"\(model tiny-test, quality 3\)"):
+        list(player.frames(url))
 
 
 def test_damaged_packet_over_http(player, site, encoded_clip, tmp_path):

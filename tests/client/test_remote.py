@@ -10,7 +10,7 @@ import pytest
 from latentcast_client.bundle import DECODER_FILE, TABLES_FILE
 from latentcast_client.cache import BundleCache
 from latentcast_client.errors import BundleError, ServerError, StreamError
-from latentcast_client.remote import fetch_bundle, iter_stream, parse_video_url
+from latentcast_client.remote import download_bundle_by_sha256, fetch_bundle, iter_stream, parse_video_url
 
 
 def downloads(site, name: str) -> int:
@@ -178,3 +178,37 @@ def test_iter_stream_broken_connection(site, encoded_clip, client):
         for chunk in iter_stream(client, site.stream_url("cut")):
             received.append(chunk)
     assert b"".join(received) == encoded_clip.data[: len(b"".join(received))]
+
+
+def test_bundle_by_sha256_downloads_into_cache(site, tiny_bundle, tmp_path, client):
+    bundle = download_bundle_by_sha256(client, site.url, BundleCache(tmp_path), tiny_bundle.sha256)
+    assert bundle.sha256 == tiny_bundle.sha256
+    assert bundle.path == BundleCache(tmp_path).path(tiny_bundle.sha256)
+    assert site.requests().count(f"GET /{site.path.name}/v1/bundles/{tiny_bundle.sha256}/{DECODER_FILE}") == 1
+
+
+def test_bundle_by_sha256_cached_needs_no_request(site, tiny_bundle, tmp_path, client):
+    cache = BundleCache(tmp_path)
+    download_bundle_by_sha256(client, site.url, cache, tiny_bundle.sha256)
+    before = len(site.requests())
+    download_bundle_by_sha256(client, site.url, cache, tiny_bundle.sha256)
+    assert len(site.requests()) == before
+
+
+def test_bundle_by_sha256_unknown_to_server(site, tmp_path, client):
+    with pytest.raises(BundleError, match=f"{site.url} has no decoder bundle 3333333333333333 .* HTTP 404"):
+        download_bundle_by_sha256(client, site.url, BundleCache(tmp_path), "3" * 64)
+
+
+def test_bundle_by_sha256_rejects_malformed_sha(site, tmp_path, client):
+    with pytest.raises(BundleError, match="is not a lowercase hex sha256"):
+        download_bundle_by_sha256(client, site.url, BundleCache(tmp_path), "../" + "a" * 61)
+    assert site.requests() == []
+
+
+def test_bundle_by_sha256_unreachable_server(tmp_path, client):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ServerError, match="cannot reach"):
+        download_bundle_by_sha256(client, f"http://127.0.0.1:{port}", BundleCache(tmp_path), "4" * 64)

@@ -13,6 +13,7 @@ from latentcast_client.errors import StreamError
 from latentcast_client.stream import (
     FORMAT_VERSION,
     MAGIC,
+    MAX_QUALITY,
     Packet,
     PacketType,
     StreamHeader,
@@ -30,7 +31,7 @@ PAYLOADS = [b"\x01\x02\x03\x04", b"", bytes(range(256)) * 3]
 def make_header(frame_count: int = len(PAYLOADS), **changes) -> StreamHeader:
     fields = dict(
         width=176, height=144, fps=Fraction(30000, 1001), frame_count=frame_count,
-        bundle_sha256="ab" * 32, model_id="tiny-0123456789ab",
+        bundle_sha256="ab" * 32, model_id="tiny-0123456789ab", quality=3,
     )
     fields.update(changes)
     return StreamHeader(**fields)
@@ -60,6 +61,36 @@ def test_header_round_trip():
     reader = StreamReader()
     reader.feed(header.pack())
     assert reader.header == header
+
+
+@pytest.mark.parametrize("quality", [0, 1, 7, MAX_QUALITY])
+def test_header_round_trip_keeps_quality(quality):
+    reader = StreamReader()
+    reader.feed(make_header(quality=quality).pack())
+    assert reader.header.quality == quality
+
+
+def test_header_quality_follows_version():
+    data = make_header(quality=9).pack()
+    assert struct.unpack_from("<HB", data, 4) == (FORMAT_VERSION, 9)
+
+
+def test_header_quality_defaults_to_zero():
+    header = StreamHeader(width=16, height=16, fps=Fraction(25), frame_count=0, bundle_sha256="cd" * 32, model_id="m")
+    assert header.quality == 0
+
+
+@pytest.mark.parametrize("quality", [-1, MAX_QUALITY + 1])
+def test_header_rejects_quality_out_of_range(quality):
+    with pytest.raises(ValueError, match=f"invalid quality level {quality}: the header stores 0 to 255"):
+        make_header(quality=quality).pack()
+
+
+def test_damaged_quality_rejected():
+    data = bytearray(make_stream())
+    data[6] ^= 0x01
+    with pytest.raises(StreamError, match="header is damaged"):
+        StreamReader().feed(bytes(data))
 
 
 def test_packets_round_trip():

@@ -5,6 +5,8 @@ import re
 import pytest
 
 from latentcast.server.cli import main
+from latentcast_client.stream import StreamReader
+from latentcast_client.video import VideoWriter, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +33,93 @@ def test_decode_command_reports_frames_and_psnr(stream_file, clip_dir, tmp_path,
 def test_export_command_writes_bundle(tmp_path, capsys):
     assert main(["export", "-o", str(tmp_path / "bundle")]) == 0
     assert (tmp_path / "bundle" / "manifest.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def short_clip(clip_dir, tmp_path_factory):
+    """The first 6 frames of carphone.mp4 as an mp4 of their own."""
+    path = tmp_path_factory.mktemp("short") / "carphone-6.mp4"
+    with VideoWriter(path, 176, 144, 30.0) as writer:
+        for frame in read_frames(clip_dir / "carphone.mp4", limit=6):
+            writer.write(frame)
+    return path
+
+
+@pytest.fixture()
+def bundle_cache(tmp_path_factory, monkeypatch):
+    """Keep the bundles these commands export out of the user's cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+    monkeypatch.delenv("LATENTCAST_DEFAULT_QUALITY", raising=False)
+
+
+@pytest.fixture()
+def level_streams(short_clip, tiny_levels_dir, bundle_cache, tmp_path, capsys):
+    streams = {}
+    for quality in (1, 2):
+        out = tmp_path / f"q{quality}.lcs"
+        status = main(["encode", str(short_clip), "-o", str(out), "--quality", str(quality),
+                       "--weights-dir", str(tiny_levels_dir), "--no-psnr"])
+        assert status == 0
+        streams[quality] = out
+    capsys.readouterr()
+    return streams
+
+
+def read_header(path):
+    reader = StreamReader()
+    reader.feed(path.read_bytes())
+    return reader.header
+
+
+def test_encode_levels_differ_in_size(level_streams):
+    assert level_streams[1].stat().st_size < level_streams[2].stat().st_size
+
+
+def test_encode_level_recorded_in_header(level_streams):
+    assert read_header(level_streams[1]).quality == 1
+    assert read_header(level_streams[2]).quality == 2
+
+
+def test_encode_default_level(short_clip, tiny_levels_dir, bundle_cache, tmp_path):
+    out = tmp_path / "default.lcs"
+    assert main(["encode", str(short_clip), "-o", str(out), "--weights-dir", str(tiny_levels_dir), "--no-psnr"]) == 0
+    assert read_header(out).quality == 1
+
+
+def test_encode_weights_dir_from_environment(short_clip, tiny_levels_dir, bundle_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTCAST_WEIGHTS_DIR", str(tiny_levels_dir))
+    out = tmp_path / "env.lcs"
+    assert main(["encode", str(short_clip), "-o", str(out), "--quality", "2", "--no-psnr"]) == 0
+    assert read_header(out).model_id.startswith("quality-2-")
+
+
+def test_encode_model_option_records_quality_zero(short_clip, tiny_levels_dir, bundle_cache, tmp_path):
+    out = tmp_path / "model.lcs"
+    weights = tiny_levels_dir / "quality-2.safetensors"
+    assert main(["encode", str(short_clip), "-o", str(out), "--model", str(weights), "--quality", "1",
+                 "--no-psnr"]) == 0
+    assert read_header(out).quality == 0
+    assert read_header(out).model_id.startswith("quality-2-")
+
+
+def test_encode_unknown_quality_exits_2(short_clip, tiny_levels_dir, bundle_cache, tmp_path, capsys):
+    out = tmp_path / "q9.lcs"
+    status = main(["encode", str(short_clip), "-o", str(out), "--quality", "9", "--weights-dir", str(tiny_levels_dir)])
+    assert status == 2
+    assert "unknown quality level 9; the valid levels are 1, 2" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_decode_picks_level_bundle(level_streams, tiny_levels_dir, tmp_path, capsys):
+    out = tmp_path / "q2.mp4"
+    assert main(["decode", str(level_streams[2]), "-o", str(out), "--weights-dir", str(tiny_levels_dir)]) == 0
+    assert "6 frames 176x144, quality 2" in capsys.readouterr().out
+    assert len(list(read_frames(out))) == 6
+
+
+def test_decode_unknown_bundle_exits_1(level_streams, tiny_level_writer, tmp_path, capsys):
+    other_levels = tmp_path / "other-levels"
+    tiny_level_writer(other_levels, 1, seed=5, latent_scale=1.0, prior_sharpening=1.0)
+    status = main(["decode", str(level_streams[2]), "-o", str(tmp_path / "x.mp4"), "--weights-dir", str(other_levels)])
+    assert status == 1
+    assert "none of the levels in" in capsys.readouterr().err

@@ -52,3 +52,12 @@ def test_encode_video_rejects_non_video(tiny_model, tmp_path):
     path.write_text("this is not a video")
     with pytest.raises(VideoError, match="could not be opened"):
         encode_video(tiny_model, path, io.BytesIO(), SHA, "tiny")
+
+
+def test_encode_video_writes_quality_to_header(tiny_model, clip_dir, carphone_info):
+    out = io.BytesIO()
+    encode_video(tiny_model, clip_dir / "carphone.mp4", out, SHA, "tiny", info=replace(carphone_info, frame_count=1),
+                 measure_psnr=False, quality=4)
+    reader = StreamReader()
+    reader.feed(out.getvalue())
+    assert reader.header.quality == 4

@@ -1,6 +1,7 @@
 """Fixtures for the server tests: one shared server process, and carphone.mp4 uploaded to it once.
 
-The shared server runs with small limits, so the other test clips exercise them:
+The shared server encodes with the two tiny random levels of ``tiny_levels_dir`` (default
+level 1), so encodes take seconds. It runs with small limits, so the other test clips exercise them:
 foreman.264 (3.3 MB) is over the upload limit, bigbuckbunny.mp4 (1280x720) over the
 frame size limit and basketball.mp4 (300 frames) over the frame count limit.
 """
@@ -24,6 +25,7 @@ MAX_WIDTH = 640
 MAX_HEIGHT = 480
 MAX_FRAMES = 250
 ENCODE_TIMEOUT_SECONDS = 300.0
+SHORT_CLIP_FRAMES = 4
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,24 @@ def bundle_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(launch_server: Callable[..., ServerProcess], bundle_cache_dir: Path,
+def server(launch_server: Callable[..., ServerProcess], bundle_cache_dir: Path, tiny_levels_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
     return launch_server(
-        tmp_path_factory.mktemp("server") / "data", cache_dir=bundle_cache_dir,
+        tmp_path_factory.mktemp("server") / "data", cache_dir=bundle_cache_dir, weights_dir=tiny_levels_dir,
         max_upload_bytes=MAX_UPLOAD_BYTES, max_width=MAX_WIDTH, max_height=MAX_HEIGHT, max_frames=MAX_FRAMES,
     )
+
+
+@pytest.fixture(scope="session")
+def short_clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first SHORT_CLIP_FRAMES frames of carphone.mp4 as an mp4 of their own, for uploads that must encode fast."""
+    from latentcast_client.video import VideoWriter, read_frames
+
+    path = tmp_path_factory.mktemp("short-clip") / "carphone-short.mp4"
+    with VideoWriter(path, 176, 144, 30.0) as writer:
+        for frame in read_frames(shared_data / "carphone.mp4", limit=SHORT_CLIP_FRAMES):
+            writer.write(frame)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +73,14 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
         yield session
 
 
-def upload(client: httpx.Client, path: Path, filename: str | None = None) -> httpx.Response:
+def upload(client: httpx.Client, path: Path, filename: str | None = None, *,
+           params: dict | None = None, data: dict | None = None) -> httpx.Response:
+    """POST ``path`` as field 'file'; ``params`` go in the query string, ``data`` as extra form fields."""
     with path.open("rb") as file:
-        return client.post("/v1/videos", files={"file": (filename or path.name, file, "application/octet-stream")})
+        return client.post(
+            "/v1/videos", files={"file": (filename or path.name, file, "application/octet-stream")},
+            params=params, data=data,
+        )
 
 
 def wait_for_encode(client: httpx.Client, video_id: str) -> dict:

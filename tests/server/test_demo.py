@@ -3,7 +3,9 @@
 import cv2
 import pytest
 
-from latentcast.server.demo import run_main_job
+from latentcast.models.levels import discover_levels
+from latentcast.server.cli import main
+from latentcast.server.demo import run_main_job, upload
 
 # Floor for the bundled model on carphone; it measures about 5 dB higher.
 PSNR_FLOOR_DB = 26.0
@@ -54,3 +56,25 @@ def test_main_job_report_names_compression_ratios(carphone_job):
     text = "\n".join(report.lines())
     assert "against raw RGB" in text
     assert "against the source file" in text
+
+
+def test_main_job_uses_default_quality(carphone_job):
+    report, _ = carphone_job
+    assert report.quality == discover_levels().default
+    assert f"quality level    {report.quality}" in report.lines()
+
+
+def test_demo_upload_sends_quality(server, short_clip):
+    created = upload(server.base_url, short_clip, quality=2)
+    assert created["quality"] == 2
+
+
+def test_demo_upload_unknown_quality_raises(server, short_clip):
+    with pytest.raises(RuntimeError, match="rejected with 422: .*unknown quality level 7"):
+        upload(server.base_url, short_clip, quality=7)
+
+
+def test_demo_unknown_quality_exits_2(shared_data, capsys):
+    status = main(["demo", str(shared_data / "carphone.mp4"), "--quality", "200"])
+    assert status == 2
+    assert "unknown quality level 200; the valid levels are" in capsys.readouterr().err

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from latentcast.models.package import CodecPackage, prepare_codec
+from latentcast.models.package import CodecPackage, prepare_codec, prepare_levels
+from latentcast.server.codecs import CodecRegistry
 from latentcast.server.jobs import EncodeWorkers
 from latentcast.server.storage import Storage, VideoStatus, new_video_id
 from latentcast_client.stream import StreamReader
@@ -35,6 +36,18 @@ class RecordingStorage(Storage):
 def codec(bundle_cache_dir: Path) -> CodecPackage:
     torch.set_num_threads(1)
     return prepare_codec(None, bundle_cache_dir)
+
+
+@pytest.fixture(scope="module")
+def registry(codec: CodecPackage) -> CodecRegistry:
+    """The bundled default model as the only level."""
+    return CodecRegistry({codec.quality: codec}, default_quality=codec.quality)
+
+
+@pytest.fixture(scope="module")
+def tiny_registry(tiny_levels_dir: Path, bundle_cache_dir: Path) -> CodecRegistry:
+    """The two tiny levels, default level 1."""
+    return CodecRegistry(prepare_levels(tiny_levels_dir, bundle_cache_dir), default_quality=1)
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +84,11 @@ def _wait_for_status(storage: Storage, video_id: str, expected: set[VideoStatus]
     pytest.fail(f"video {video_id} did not reach {expected} within {WAIT_SECONDS} s: {storage.get(video_id)}")
 
 
-def test_encode_writes_stream_and_results(storage: RecordingStorage, codec: CodecPackage, tiny_clip: Path) -> None:
+def test_encode_writes_stream_and_results(
+    storage: RecordingStorage, codec: CodecPackage, registry: CodecRegistry, tiny_clip: Path
+) -> None:
     video_id = _store(storage, tiny_clip)
-    EncodeWorkers(storage, codec).encode(video_id)
+    EncodeWorkers(storage, registry).encode(video_id)
 
     record = storage.get(video_id)
     assert record.status is VideoStatus.ENCODED
@@ -93,23 +108,23 @@ def test_encode_writes_stream_and_results(storage: RecordingStorage, codec: Code
     assert len(packets) == TINY_FRAMES
 
 
-def test_encode_progress_every_frame(storage: RecordingStorage, codec: CodecPackage, tiny_clip: Path) -> None:
+def test_encode_progress_every_frame(storage: RecordingStorage, registry: CodecRegistry, tiny_clip: Path) -> None:
     video_id = _store(storage, tiny_clip)
-    EncodeWorkers(storage, codec, progress_interval=0.0).encode(video_id)
+    EncodeWorkers(storage, registry, progress_interval=0.0).encode(video_id)
     assert storage.progress_values == [(done + 1) / TINY_FRAMES for done in range(TINY_FRAMES)]
 
 
-def test_encode_progress_throttled(storage: RecordingStorage, codec: CodecPackage, tiny_clip: Path) -> None:
+def test_encode_progress_throttled(storage: RecordingStorage, registry: CodecRegistry, tiny_clip: Path) -> None:
     video_id = _store(storage, tiny_clip)
-    EncodeWorkers(storage, codec, progress_interval=3600.0).encode(video_id)
+    EncodeWorkers(storage, registry, progress_interval=3600.0).encode(video_id)
     assert storage.progress_values == [1.0]
 
 
-def test_encode_failure_marks_failed(storage: RecordingStorage, codec: CodecPackage, tmp_path: Path) -> None:
+def test_encode_failure_marks_failed(storage: RecordingStorage, registry: CodecRegistry, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"this is no video" * 64)
     video_id = _store(storage, garbage, VideoInfo(width=64, height=48, fps=25.0, frame_count=4))
-    EncodeWorkers(storage, codec).encode(video_id)
+    EncodeWorkers(storage, registry).encode(video_id)
 
     record = storage.get(video_id)
     assert record.status is VideoStatus.FAILED
@@ -119,17 +134,17 @@ def test_encode_failure_marks_failed(storage: RecordingStorage, codec: CodecPack
     assert not storage.partial_stream_path(video_id).exists()
 
 
-def test_encode_skips_unknown_video(storage: RecordingStorage, codec: CodecPackage, caplog) -> None:
+def test_encode_skips_unknown_video(storage: RecordingStorage, registry: CodecRegistry, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="latentcast.server.jobs"):
-        EncodeWorkers(storage, codec).encode(new_video_id())
+        EncodeWorkers(storage, registry).encode(new_video_id())
     assert "it is not in the database" in caplog.text
 
 
-def test_start_requeues_unfinished(storage: RecordingStorage, codec: CodecPackage, tiny_clip: Path, caplog) -> None:
+def test_start_requeues_unfinished(storage: RecordingStorage, registry: CodecRegistry, tiny_clip: Path, caplog) -> None:
     queued = _store(storage, tiny_clip)
     interrupted = _store(storage, tiny_clip)
     storage.mark_encoding(interrupted)
-    workers = EncodeWorkers(storage, codec)
+    workers = EncodeWorkers(storage, registry)
     with caplog.at_level(logging.WARNING, logger="latentcast.server.jobs"):
         workers.start()
     try:
@@ -142,8 +157,8 @@ def test_start_requeues_unfinished(storage: RecordingStorage, codec: CodecPackag
     assert f"video {interrupted} was left encoding by a previous run" in caplog.text
 
 
-def test_submitted_job_encoded_by_thread(storage: RecordingStorage, codec: CodecPackage, tiny_clip: Path) -> None:
-    workers = EncodeWorkers(storage, codec, workers=2)
+def test_submitted_job_encoded_by_thread(storage: RecordingStorage, registry: CodecRegistry, tiny_clip: Path) -> None:
+    workers = EncodeWorkers(storage, registry, workers=2)
     workers.start()
     try:
         ids = [_store(storage, tiny_clip) for _ in range(2)]
@@ -156,8 +171,8 @@ def test_submitted_job_encoded_by_thread(storage: RecordingStorage, codec: Codec
     assert [storage.get(video_id).status for video_id in ids] == [VideoStatus.ENCODED] * 2
 
 
-def test_stop_interrupts_running_encode(storage: RecordingStorage, codec: CodecPackage, shared_data: Path) -> None:
-    workers = EncodeWorkers(storage, codec, progress_interval=0.0)
+def test_stop_interrupts_running_encode(storage: RecordingStorage, registry: CodecRegistry, shared_data: Path) -> None:
+    workers = EncodeWorkers(storage, registry, progress_interval=0.0)
     workers.start()
     video_id = _store(storage, shared_data / "carphone.mp4")
     try:
@@ -172,14 +187,55 @@ def test_stop_interrupts_running_encode(storage: RecordingStorage, codec: CodecP
     assert not storage.partial_stream_path(video_id).exists()
 
 
-def test_submit_after_stop_raises(storage: RecordingStorage, codec: CodecPackage) -> None:
-    workers = EncodeWorkers(storage, codec)
+def test_submit_after_stop_raises(storage: RecordingStorage, registry: CodecRegistry) -> None:
+    workers = EncodeWorkers(storage, registry)
     workers.start()
     workers.stop()
     with pytest.raises(RuntimeError, match="no new jobs are accepted"):
         workers.submit(new_video_id())
 
 
-def test_workers_need_at_least_one_thread(storage: RecordingStorage, codec: CodecPackage) -> None:
+def test_workers_need_at_least_one_thread(storage: RecordingStorage, registry: CodecRegistry) -> None:
     with pytest.raises(ValueError, match="workers must be at least 1"):
-        EncodeWorkers(storage, codec, workers=0)
+        EncodeWorkers(storage, registry, workers=0)
+
+
+def test_encode_at_stored_quality(storage: RecordingStorage, tiny_registry: CodecRegistry, tiny_clip: Path) -> None:
+    video_id = new_video_id()
+    shutil.copyfile(tiny_clip, storage.upload_path(video_id))
+    storage.create(video_id, tiny_clip.name, probe(tiny_clip), quality=2)
+    EncodeWorkers(storage, tiny_registry).encode(video_id)
+
+    record = storage.get(video_id)
+    reader = StreamReader()
+    reader.feed(storage.stream_path(video_id).read_bytes())
+    assert record.status is VideoStatus.ENCODED
+    assert record.quality == 2
+    assert record.bundle_sha256 == tiny_registry.get(2).bundle.sha256
+    assert record.model_id == tiny_registry.get(2).model_id
+    assert reader.header.quality == 2
+    assert reader.header.bundle_sha256 == tiny_registry.get(2).bundle.sha256
+
+
+def test_encode_without_quality_uses_default(storage: RecordingStorage, tiny_registry: CodecRegistry,
+                                             tiny_clip: Path) -> None:
+    video_id = _store(storage, tiny_clip)
+    EncodeWorkers(storage, tiny_registry).encode(video_id)
+    record = storage.get(video_id)
+    assert record.quality == 1
+    assert record.bundle_sha256 == tiny_registry.get(1).bundle.sha256
+
+
+def test_encode_unknown_quality_marks_failed(storage: RecordingStorage, tiny_registry: CodecRegistry,
+                                             tiny_clip: Path) -> None:
+    video_id = new_video_id()
+    shutil.copyfile(tiny_clip, storage.upload_path(video_id))
+    storage.create(video_id, tiny_clip.name, probe(tiny_clip), quality=5)
+    EncodeWorkers(storage, tiny_registry).encode(video_id)
+    record = storage.get(video_id)
+    assert record.status is VideoStatus.FAILED
+    assert record.error == (
+        "unknown quality level 5; the valid levels are 1, 2; the server no longer has the level this video "
+        "was uploaded with, so upload it again"
+    )
+    assert not storage.stream_path(video_id).exists()

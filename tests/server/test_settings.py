@@ -10,8 +10,8 @@ from latentcast.server.settings import DATABASE_NAME, GIB, Settings
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("DATA_DIR", "MODEL_PATH", "CACHE_DIR", "MAX_UPLOAD_BYTES", "MAX_WIDTH", "MAX_HEIGHT",
-                 "MAX_FRAMES", "HOST", "PORT", "ENCODE_WORKERS"):
+    for name in ("DATA_DIR", "MODEL_PATH", "WEIGHTS_DIR", "DEFAULT_QUALITY", "CACHE_DIR", "MAX_UPLOAD_BYTES",
+                 "MAX_WIDTH", "MAX_HEIGHT", "MAX_FRAMES", "HOST", "PORT", "ENCODE_WORKERS"):
         monkeypatch.delenv(f"LATENTCAST_{name}", raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -21,7 +21,8 @@ def test_settings_defaults(tmp_path: Path) -> None:
     assert settings.data_dir == tmp_path.resolve() / "latentcast-data"
     assert settings.database_path == settings.data_dir / DATABASE_NAME
     assert settings.cache_dir == settings.data_dir / "cache"
-    assert settings.model_path is None
+    assert settings.weights_dir is None
+    assert settings.default_quality is None
     assert settings.max_upload_bytes == 2 * GIB
     assert (settings.max_width, settings.max_height) == (3840, 2160)
     assert settings.max_frames == 20000
@@ -87,16 +88,54 @@ def test_settings_reject_data_dir_that_is_file(tmp_path: Path) -> None:
         Settings(data_dir=tmp_path / "taken")
 
 
-def test_settings_reject_missing_model(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="model weights not found"):
-        Settings(model_path=tmp_path / "missing.safetensors")
+def test_settings_weights_dir_levels(tiny_levels_dir: Path) -> None:
+    levels = Settings(weights_dir=tiny_levels_dir).quality_levels()
+    assert levels.numbers == [1, 2]
+    assert levels.default == 1
 
 
-def test_settings_reject_model_without_config(tmp_path: Path) -> None:
-    weights = tmp_path / "model.safetensors"
-    weights.write_bytes(b"weights")
-    with pytest.raises(ValidationError, match="model config .* is missing"):
-        Settings(model_path=weights)
+def test_settings_default_quality_from_environment(tiny_levels_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LATENTCAST_WEIGHTS_DIR", str(tiny_levels_dir))
+    monkeypatch.setenv("LATENTCAST_DEFAULT_QUALITY", "2")
+    settings = Settings()
+    assert settings.weights_dir == tiny_levels_dir.resolve()
+    assert settings.quality_levels().default == 2
+
+
+def test_settings_reject_missing_weights_dir(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="weights folder .*missing not found"):
+        Settings(weights_dir=tmp_path / "missing")
+
+
+def test_settings_reject_weights_dir_without_weights(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValidationError, match="no model weights in .*empty"):
+        Settings(weights_dir=tmp_path / "empty")
+
+
+def test_settings_reject_level_without_config(tmp_path: Path) -> None:
+    (tmp_path / "levels").mkdir()
+    (tmp_path / "levels" / "quality-1.safetensors").write_bytes(b"weights")
+    with pytest.raises(ValidationError, match="model config .*quality-1.json is missing"):
+        Settings(weights_dir=tmp_path / "levels")
+
+
+def test_settings_reject_unknown_default_quality(tiny_levels_dir: Path) -> None:
+    with pytest.raises(ValidationError, match="unknown quality level 3; the valid levels are 1, 2"):
+        Settings(weights_dir=tiny_levels_dir, default_quality=3)
+
+
+@pytest.mark.parametrize("value", [0, 256])
+def test_settings_reject_default_quality_out_of_range(value: int) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(default_quality=value)
+    assert [error["loc"] for error in caught.value.errors()] == [("default_quality",)]
+
+
+def test_settings_reject_old_model_path_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LATENTCAST_MODEL_PATH", str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValidationError, match="LATENTCAST_MODEL_PATH is no longer read; .* LATENTCAST_WEIGHTS_DIR"):
+        Settings()
 
 
 def test_settings_reject_unknown_field() -> None:

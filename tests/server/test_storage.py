@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -174,3 +175,50 @@ def test_concurrent_updates_from_threads(storage: Storage) -> None:
         thread.join()
     assert errors == []
     assert [storage.get(video_id).progress for video_id in ids] == [1.0] * 4
+
+
+def test_create_stores_quality(storage: Storage) -> None:
+    video_id = new_video_id()
+    assert storage.create(video_id, "a.mp4", INFO, quality=2).quality == 2
+    assert storage.get(video_id).quality == 2
+
+
+def test_create_without_quality_stores_none(storage: Storage) -> None:
+    video_id = new_video_id()
+    assert storage.create(video_id, "a.mp4", INFO).quality is None
+
+
+def test_mark_encoded_records_quality(storage: Storage) -> None:
+    video_id = new_video_id()
+    storage.create(video_id, "a.mp4", INFO)
+    storage.mark_encoded(video_id, EncodeResult(**{**vars(RESULT), "quality": 3}))
+    assert storage.get(video_id).quality == 3
+
+
+def test_mark_encoded_without_quality_keeps_stored(storage: Storage) -> None:
+    video_id = new_video_id()
+    storage.create(video_id, "a.mp4", INFO, quality=2)
+    storage.mark_encoded(video_id, RESULT)
+    assert storage.get(video_id).quality == 2
+
+
+def test_open_adds_quality_to_older_table(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "videos.sqlite3"
+    database.parent.mkdir()
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "CREATE TABLE videos (id TEXT PRIMARY KEY, filename TEXT NOT NULL, status TEXT NOT NULL,"
+            " progress REAL NOT NULL DEFAULT 0, error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+            " width INTEGER NOT NULL, height INTEGER NOT NULL, fps REAL NOT NULL, frame_count INTEGER NOT NULL,"
+            " frames INTEGER, bytes INTEGER, bpp REAL, psnr REAL, encode_fps REAL, model_id TEXT, bundle_sha256 TEXT)"
+        )
+        connection.execute(
+            "INSERT INTO videos (id, filename, status, created_at, updated_at, width, height, fps, frame_count)"
+            " VALUES (?, 'old.mp4', 'encoded', 't', 't', 176, 144, 30.0, 120)", ("a" * 32,)
+        )
+    connection.close()
+    store = Storage(tmp_path / "data", database)
+    store.open()
+    assert store.get("a" * 32).quality is None
+    video_id = new_video_id()
+    assert store.create(video_id, "new.mp4", INFO, quality=1).quality == 1

@@ -92,3 +92,28 @@ def test_upload_extra_fields_ignored(client: httpx.Client, tmp_path: Path) -> No
     # The extra field is dropped, and the file is judged on its own bytes.
     response = client.post("/v1/videos", data={"title": "holiday"}, files={"file": ("notes.txt", b"plain text")})
     assert response.status_code == 415
+
+
+def _text_part(name: str, value: bytes) -> bytes:
+    return f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n".encode() + value + b"\r\n"
+
+
+def test_quality_field_after_file_read(client: httpx.Client, short_clip: Path) -> None:
+    body = (
+        _part_header("file", "short.mp4") + short_clip.read_bytes() + b"\r\n"
+        + _text_part("quality", b"2") + f"--{BOUNDARY}--\r\n".encode()
+    )
+    response = client.post("/v1/videos", content=body, headers={"content-type": MULTIPART})
+    assert response.status_code == 202
+    assert response.json()["quality"] == 2
+
+
+def test_oversized_quality_field_rejected(client: httpx.Client, server, short_clip: Path) -> None:
+    body = (
+        _text_part("quality", b"2" * 100) + _part_header("file", "short.mp4") + short_clip.read_bytes() + b"\r\n"
+        + f"--{BOUNDARY}--\r\n".encode()
+    )
+    response = client.post("/v1/videos", content=body, headers={"content-type": MULTIPART})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the 'quality' field is longer than 64 bytes"
+    assert _partial_files(server) == []

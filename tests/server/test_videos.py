@@ -3,11 +3,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pytest
 
 from latentcast.server.storage import is_video_id
+from latentcast_client.metrics import psnr
+from latentcast_client.player import PlaybackStats
+from latentcast_client.playback import Player
 from latentcast_client.stream import StreamReader
+from latentcast_client.video import read_frames
 
-from .conftest import MAX_FRAMES, MAX_HEIGHT, MAX_WIDTH, Upload, upload
+from .conftest import MAX_FRAMES, MAX_HEIGHT, MAX_WIDTH, SHORT_CLIP_FRAMES, Upload, upload, wait_for_encode
 
 STREAM_MEDIA_TYPE = "application/vnd.latentcast.stream"
 UNKNOWN_ID = "0" * 32
@@ -49,6 +55,8 @@ def test_upload_video_reaches_encoded(encoded_carphone: dict, client: httpx.Clie
     assert encoded_carphone["encode_fps"] > 0
     assert encoded_carphone["model_id"] == health["model_id"]
     assert encoded_carphone["bundle_sha256"] == health["bundle_sha256"]
+    assert encoded_carphone["quality"] == health["default_quality"]
+    assert encoded_carphone["links"]["decoder"] == f"/v1/bundles/{health['bundle_sha256']}"
 
 
 def test_stream_encoded_video_parses(encoded_carphone: dict, client: httpx.Client) -> None:
@@ -159,3 +167,99 @@ def test_stored_files_named_by_id(client: httpx.Client, server, shared_data: Pat
     assert (uploads / encoded_carphone["id"]).read_bytes() == (shared_data / "carphone.mp4").read_bytes()
     assert all(is_video_id(path.name) for path in uploads.iterdir())
     assert all(is_video_id(path.name.removesuffix(".lcs")) for path in streams.iterdir())
+
+
+def test_upload_without_quality_stores_default(carphone_upload: Upload) -> None:
+    video = carphone_upload.created.json()
+    assert video["quality"] == 1
+    assert video["links"]["decoder"] == "/v1/decoder?quality=1"
+
+
+@pytest.fixture(scope="module")
+def carphone_at_quality_2(client: httpx.Client, shared_data: Path) -> dict:
+    created = upload(client, shared_data / "carphone.mp4", params={"quality": 2})
+    if created.status_code != 202:
+        pytest.fail(f"upload of carphone.mp4 at quality 2 returned {created.status_code}: {created.text}")
+    assert created.json()["quality"] == 2
+    return wait_for_encode(client, created.json()["id"])
+
+
+def test_upload_quality_2_encodes_with_level_2(carphone_at_quality_2: dict, client: httpx.Client) -> None:
+    level_two = client.get("/v1/decoder", params={"quality": 2}).headers["x-bundle-sha256"]
+    assert carphone_at_quality_2["status"] == "encoded"
+    assert carphone_at_quality_2["quality"] == 2
+    assert carphone_at_quality_2["bundle_sha256"] == level_two
+    assert carphone_at_quality_2["model_id"].startswith("quality-2-")
+
+
+def test_upload_quality_2_stream_header(carphone_at_quality_2: dict, client: httpx.Client) -> None:
+    reader = StreamReader()
+    reader.feed(client.get(f"/v1/videos/{carphone_at_quality_2['id']}/stream").content)
+    assert reader.header.quality == 2
+    assert reader.header.bundle_sha256 == carphone_at_quality_2["bundle_sha256"]
+
+
+def test_levels_differ_in_size(carphone_at_quality_2: dict, encoded_carphone: dict) -> None:
+    assert encoded_carphone["bytes"] < carphone_at_quality_2["bytes"]
+
+
+def test_player_decodes_quality_2_with_its_bundle(
+    carphone_at_quality_2: dict, server, shared_data: Path, tmp_path: Path
+) -> None:
+    stats = PlaybackStats()
+    url = f"{server.base_url}/v1/videos/{carphone_at_quality_2['id']}/stream"
+    with Player(cache_dir=tmp_path / "cache", threads=1) as player:
+        frames = list(player.frames(url, stats))
+    sources = read_frames(shared_data / "carphone.mp4")
+    player_psnr = float(np.mean([psnr(source, frame) for source, frame in zip(sources, frames)]))
+    cached = [path.name for path in (tmp_path / "cache" / "bundles").iterdir()]
+    assert len(frames) == 120
+    assert cached == [carphone_at_quality_2["bundle_sha256"]]
+    assert player_psnr == pytest.approx(carphone_at_quality_2["psnr"], abs=0.05)
+
+
+def test_upload_quality_form_field(client: httpx.Client, short_clip: Path) -> None:
+    response = upload(client, short_clip, data={"quality": "2"})
+    assert response.status_code == 202
+    assert response.json()["quality"] == 2
+    assert client.get(response.headers["location"]).json()["quality"] == 2
+
+
+def test_upload_same_quality_in_query_and_form(client: httpx.Client, short_clip: Path) -> None:
+    response = upload(client, short_clip, params={"quality": "2"}, data={"quality": "2"})
+    assert response.status_code == 202
+    assert response.json()["quality"] == 2
+
+
+@pytest.mark.parametrize(("quality", "shown"), [("3", "3"), ("0", "0"), ("best", "'best'")])
+def test_upload_unknown_quality_query_rejected(client: httpx.Client, short_clip: Path, quality: str,
+                                               shown: str) -> None:
+    response = upload(client, short_clip, params={"quality": quality})
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"unknown quality level {shown}; the valid levels are 1, 2"
+
+
+def test_upload_unknown_quality_field_rejected(client: httpx.Client, server, short_clip: Path) -> None:
+    before = {video["id"] for video in client.get("/v1/videos").json()}
+    response = upload(client, short_clip, data={"quality": "5"})
+    after = {video["id"] for video in client.get("/v1/videos").json()}
+    assert response.status_code == 422
+    assert response.json()["detail"] == "unknown quality level 5; the valid levels are 1, 2"
+    assert after == before
+    assert list((server.data_dir / "uploads").glob("*.part")) == []
+
+
+def test_upload_conflicting_qualities_rejected(client: httpx.Client, short_clip: Path) -> None:
+    response = upload(client, short_clip, params={"quality": "1"}, data={"quality": "2"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the quality query parameter ('1') and form field ('2') differ; send only one"
+    )
+
+
+def test_short_clip_at_quality_2_encodes(client: httpx.Client, short_clip: Path) -> None:
+    created = upload(client, short_clip, params={"quality": "2"})
+    video = wait_for_encode(client, created.json()["id"])
+    assert video["status"] == "encoded"
+    assert video["frames"] == SHORT_CLIP_FRAMES
+    assert video["quality"] == 2
