@@ -1,7 +1,7 @@
 """The frame codec: transforms plus entropy model, and its conversion to bytes.
 
 ``FrameCodec.forward`` is the training path (noisy latents, estimated rate).
-``FrameCodec.encode_frames`` and ``decode_latents`` are the coding path:
+``FrameCodec.encode_latents`` and ``decode_latents`` are the coding path:
 rounded latents, range-coded under frozen integer tables into real bytes.
 """
 
@@ -21,6 +21,9 @@ from latentcast.models.entropy import FactorizedDensity, quantize
 from latentcast.models.levels import WEIGHTS_DIR, default_weights
 from latentcast.models.transforms import STRIDE, Decoder, Encoder, pad_to_stride
 from latentcast_client.entropy import EntropyTables, LatentCoder
+
+# Shipped weights are stored in float16, half the size of float32.
+STORAGE_DTYPE = torch.float16
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,14 @@ def _autocast(device_type: str, dtype: torch.dtype | None):
 
 
 def save_model(model: FrameCodec, path: Path) -> None:
-    """Write ``path`` (safetensors weights) and ``path`` with suffix .json (config)."""
+    """Write ``path`` (safetensors weights) and ``path`` with suffix .json (config).
+
+    Weights are stored as STORAGE_DTYPE, and ``load_model`` returns them as float32.
+    The exact training state is in the training checkpoint instead.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    state = {key: value.detach().to(STORAGE_DTYPE).contiguous() for key, value in model.state_dict().items()}
     save_file(state, str(path))
     path.with_suffix(".json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
 
@@ -125,7 +132,7 @@ def load_model(path: Path | str | None = None) -> FrameCodec:
     if not config_path.is_file():
         raise FileNotFoundError(f"model config {config_path} is missing; it is written beside the weights")
     model = FrameCodec(CodecConfig.from_dict(json.loads(config_path.read_text())))
-    model.load_state_dict(load_file(str(path)))
+    model.load_state_dict({key: value.float() for key, value in load_file(str(path)).items()})
     return model.eval()
 
 

@@ -41,7 +41,13 @@ def test_save_and_load_preserve_weights(tiny_model, tmp_path):
     loaded = load_model(path)
     assert loaded.config == tiny_model.config
     for key, value in tiny_model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value), key
+        assert torch.equal(loaded.state_dict()[key], value.half().float()), key
+
+
+def test_loaded_weights_are_float32(tiny_model, tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_model(tiny_model, path)
+    assert all(value.dtype == torch.float32 for value in load_model(path).state_dict().values())
 
 
 def test_load_model_reports_missing_weights(tmp_path):
