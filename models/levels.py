@@ -11,8 +11,9 @@ levels existed) is read as a single level 1 made of those weights.
 A level's .json may also record the bpp and PSNR measured for it, as top-level
 numbers ``"bpp"`` and ``"psnr"``; the server lists them at ``GET /v1/qualities``.
 
-The default level is ``$LATENTCAST_DEFAULT_QUALITY`` when set, else the middle level
-(the lower of the two middle ones for an even count). ``DEFAULT_QUALITY`` is that
+The default level is ``$LATENTCAST_DEFAULT_QUALITY`` when set, else the level whose .json
+has ``"default": true``, else the middle level (the lower of the two middle ones for an
+even count). ``DEFAULT_QUALITY`` is that
 level for the package's own weights folder, looked up when it is read.
 """
 
@@ -60,6 +61,7 @@ class QualityLevel:
     weights: Path
     bpp: float | None = None
     psnr: float | None = None
+    marked_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,21 +129,24 @@ def discover_levels(weights_dir: Path | str | None = None, default_quality: int 
     """Find the levels in ``weights_dir`` (see ``list_levels``) and pick the default among them.
 
     ``default_quality`` is the default level; None reads ``$LATENTCAST_DEFAULT_QUALITY``
-    and falls back to the middle level. Raises UnknownQualityError for a default that
+    and falls back to the level marked ``"default": true``, then to the middle level. Raises UnknownQualityError for a default that
     is not a level, and what ``list_levels`` raises.
     """
     levels = list_levels(weights_dir)
     numbers = [level.quality for level in levels]
-    default = _default_quality(default_quality, numbers)
+    marked = [level.quality for level in levels if level.marked_default]
+    if len(marked) > 1:
+        raise ValueError(f"levels {format_levels(marked)} in {weights_dir or WEIGHTS_DIR} are all marked default")
+    default = _default_quality(default_quality, numbers, marked[0] if marked else None)
     folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     return QualityLevels(folder=folder, levels=tuple(levels), default=default)
 
 
-def _default_quality(requested: int | None, numbers: list[int]) -> int:
+def _default_quality(requested: int | None, numbers: list[int], marked: int | None = None) -> int:
     if requested is None:
         from_env = os.environ.get(DEFAULT_QUALITY_ENV, "").strip()
         if not from_env:
-            return middle_quality(numbers)
+            return marked if marked is not None else middle_quality(numbers)
         try:
             return parse_quality(from_env, numbers)
         except UnknownQualityError:
@@ -168,7 +173,9 @@ def _read_level(weights: Path, quality: int | None = None) -> QualityLevel:
         data = json.loads(config.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"model config {config} is not valid JSON: {exc}") from exc
-    return QualityLevel(quality=quality, weights=weights, bpp=_measured(data, "bpp"), psnr=_measured(data, "psnr"))
+    marked_default = isinstance(data, dict) and data.get("default") is True
+    return QualityLevel(quality=quality, weights=weights, bpp=_measured(data, "bpp"), psnr=_measured(data, "psnr"),
+                        marked_default=marked_default)
 
 
 def _measured(config: object, key: str) -> float | None:

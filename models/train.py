@@ -49,6 +49,7 @@ class TrainConfig:
     threads: int = 0
     max_frames: int | None = None
     precision: str = "fp32"
+    stop_at: int | None = None
 
 
 def rate_distortion(output: dict[str, torch.Tensor], x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
@@ -125,8 +126,9 @@ def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
     checkpoint_path = out / "checkpoint.pt"
     smoothed: dict[str, float] = {}
     model.train()
-    progress = tqdm(total=config.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
-    while step < config.steps:
+    last_step = min(config.steps, config.stop_at or config.steps)
+    progress = tqdm(total=last_step, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    while step < last_step:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         x = sampler.batch(config.batch_size).contiguous(memory_format=torch.channels_last)
@@ -149,7 +151,7 @@ def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
         progress.set_postfix(loss=f"{smoothed['loss']:.3f}", psnr=f"{smoothed['psnr']:.2f}", bpp=f"{smoothed['bpp']:.3f}")
         progress.update()
 
-        if step % config.val_every == 0 or step == config.steps:
+        if step % config.val_every == 0 or step == last_step:
             save_checkpoint(checkpoint_path, model, optimizer, step, config)
             for name, result in validate(model, clips, config.val_frames).items():
                 logger.info("step %d val %s: %.3f bpp, %.2f dB", step, name, result["bpp"], result["psnr"])
@@ -179,6 +181,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, default=None, help="read at most this many frames per video")
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default=defaults.precision,
                         help="compute type of the transforms; the entropy model stays float32")
+    parser.add_argument("--stop-at", type=int, default=None,
+                        help="stop after this step, keeping the learning-rate schedule of --steps")
     parser.add_argument("--resume", type=Path, default=None, help="checkpoint.pt to continue from")
 
 

@@ -193,3 +193,21 @@ def test_weights_dir_from_environment(monkeypatch, tmp_path):
 def test_weights_dir_unset(monkeypatch):
     monkeypatch.delenv("LATENTCAST_WEIGHTS_DIR", raising=False)
     assert weights_dir_from_env() is None
+
+
+def test_level_marked_default_wins_over_middle(tmp_path, monkeypatch):
+    monkeypatch.delenv("LATENTCAST_DEFAULT_QUALITY", raising=False)
+    for number in (1, 2, 3, 4):
+        (tmp_path / f"quality-{number}.safetensors").write_bytes(b"")
+        config = {"latent_channels": 8, "channels": 16, "default": number == 3}
+        (tmp_path / f"quality-{number}.json").write_text(json.dumps(config))
+    assert discover_levels(tmp_path).default == 3
+
+
+def test_two_levels_marked_default_are_rejected(tmp_path, monkeypatch):
+    monkeypatch.delenv("LATENTCAST_DEFAULT_QUALITY", raising=False)
+    for number in (1, 2):
+        (tmp_path / f"quality-{number}.safetensors").write_bytes(b"")
+        (tmp_path / f"quality-{number}.json").write_text(json.dumps({"default": True}))
+    with pytest.raises(ValueError, match="all marked default"):
+        discover_levels(tmp_path)

@@ -60,3 +60,8 @@ def test_train_in_bfloat16_writes_float32_weights(clip_dir, tmp_path):
 def test_train_rejects_unknown_precision(clip_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown precision"):
         train(_config(clip_dir, tmp_path, precision="fp8"))
+
+
+def test_train_stop_at_keeps_schedule_and_checkpoints(clip_dir, tmp_path):
+    train(_config(clip_dir, tmp_path, steps=10, val_every=5, stop_at=4))
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 4

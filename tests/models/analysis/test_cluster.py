@@ -22,8 +22,13 @@ def two_clips(clip_dir):
 
 
 def test_cluster_separates_two_clips(model, two_clips):
-    report, clustering, _ = cluster_frames(model, two_clips, k_range=(2, 4))
+    report, _, _ = cluster_frames(model, two_clips, k=2)
     assert report.latent_scores["ari"] > 0.9
+
+
+def test_cluster_chooses_k_within_range(model, two_clips):
+    _, clustering, _ = cluster_frames(model, two_clips, k_range=(2, 4))
+    assert 2 <= clustering.k <= 4
 
 
 def test_cluster_reports_pixel_baseline(model, two_clips):
