@@ -3,7 +3,7 @@
     loss = lmbda * 255**2 * MSE(x, x_hat) + bpp(likelihoods)
 
 MSE is on [0, 1] pixels, so ``lmbda`` weighs MSE in 0-255 units against bits
-per pixel. A checkpoint holds model, optimizer, schedule, step and arguments;
+per pixel. A checkpoint contains model, optimizer, step and arguments;
 ``--resume`` continues from one.
 """
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from latentcast.server.codecs import load_registry
 from latentcast.server.deps import CodecsDep, WorkersDep
 from latentcast.server.jobs import EncodeWorkers
-from latentcast.server.routes import bundles, decoder, qualities, videos
+from latentcast.server.routes import analysis, bundles, decoder, qualities, videos
 from latentcast.server.schemas import Health
 from latentcast.server.settings import Settings
 from latentcast.server.storage import Storage
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(videos.router)
+    app.include_router(analysis.router)
     app.include_router(decoder.router)
     app.include_router(bundles.router)
     app.include_router(qualities.router)
