@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +69,7 @@ def run_encode(args: argparse.Namespace) -> int:
     info = probe(args.input)
     bar = tqdm(total=info.frame_count, desc="encode", unit="frame")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.output, "wb") as out:
+    with _partial_file(args.output) as partial, open(partial, "wb") as out:
         stats = encode_video(
             codec.model, args.input, out, codec.bundle.sha256, codec.model_id, info=info,
             measure_psnr=not args.no_psnr, progress=lambda done, total: bar.update(done - bar.n),
@@ -119,16 +122,28 @@ def run_decode(args: argparse.Namespace) -> int:
         return 1
 
 
-def _decode(args: argparse.Namespace) -> int:
-    resolve_bundle = _bundle_resolver(args)
-    stats = PlaybackStats()
-    reference = read_frames(args.reference) if args.reference else None
-    psnrs, writer = [], None
-    bar = tqdm(desc="decode", unit="frame")
+@contextmanager
+def _partial_file(path: Path) -> Iterator[Path]:
+    """Yield a hidden name beside ``path`` to write to; rename it to ``path`` only on success.
+
+    A failed encode or decode then leaves no half-written file under the requested name.
+    The partial name keeps the suffix, since OpenCV picks the container from it.
+    """
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield partial
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+
+
+def _decode_frames(args, resolve_bundle, stats, reference, psnrs, output: Path, bar) -> None:
+    writer = None
     try:
         for frame in decode_chunks(_file_chunks(args.input), resolve_bundle, stats):
             if writer is None:
-                writer = VideoWriter(args.output, frame.shape[1], frame.shape[0], float(stats.header.fps))
+                writer = VideoWriter(output, frame.shape[1], frame.shape[0], float(stats.header.fps))
             writer.write(frame)
             if reference is not None:
                 source = next(reference, None)
@@ -139,6 +154,16 @@ def _decode(args: argparse.Namespace) -> int:
         bar.close()
         if writer is not None:
             writer.close()
+
+
+def _decode(args: argparse.Namespace) -> int:
+    resolve_bundle = _bundle_resolver(args)
+    stats = PlaybackStats()
+    reference = read_frames(args.reference) if args.reference else None
+    psnrs, writer = [], None
+    bar = tqdm(desc="decode", unit="frame")
+    with _partial_file(args.output) as partial:
+        _decode_frames(args, resolve_bundle, stats, reference, psnrs, partial, bar)
     header = stats.header
     size = args.input.stat().st_size
     line = (

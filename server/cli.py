@@ -12,6 +12,12 @@ import importlib
 import logging
 import sys
 
+from latentcast_client.errors import LatentcastError
+from latentcast_client.video import VideoError
+
+# Errors caused by the user's files or arguments, reported without a traceback.
+USER_ERRORS = (LatentcastError, VideoError, FileNotFoundError, IsADirectoryError)
+
 SUBCOMMANDS = {
     "demo": ("latentcast.server.demo", "run the main job: serve, upload a video, stream it to the player, report"),
     "serve": ("latentcast.server.serve", "run the HTTP service with uvicorn"),
@@ -62,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         result = runner(args)
     except KeyboardInterrupt:
         return 130
+    except USER_ERRORS as exc:
+        # Bad input, not a bug: one line without a traceback (-v shows the traceback).
+        logging.getLogger(__name__).debug("%s failed", args.command, exc_info=True)
+        print(f"latentcast {args.command}: {exc}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

@@ -123,3 +123,24 @@ def test_decode_unknown_bundle_exits_1(level_streams, tiny_level_writer, tmp_pat
     status = main(["decode", str(level_streams[2]), "-o", str(tmp_path / "x.mp4"), "--weights-dir", str(other_levels)])
     assert status == 1
     assert "none of the levels in" in capsys.readouterr().err
+
+
+def test_encode_rejects_non_video_without_traceback(tmp_path, capsys):
+    source = tmp_path / "notes.mp4"
+    source.write_text("not a video")
+    output = tmp_path / "notes.lcs"
+    assert main(["encode", str(source), "-o", str(output)]) == 1
+    assert "could not be opened as a video" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_decode_damaged_stream_leaves_no_output(stream_file, tmp_path, capsys):
+    damaged = tmp_path / "damaged.lcs"
+    data = bytearray(stream_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    output = tmp_path / "damaged.mp4"
+    assert main(["decode", str(damaged), "-o", str(output)]) == 1
+    assert "CRC-32 does not match" in capsys.readouterr().err
+    assert not output.exists()
+    assert list(tmp_path.glob("*.partial*")) == []
