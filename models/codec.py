@@ -87,16 +87,20 @@ class FrameCodec(nn.Module):
     @torch.no_grad()
     def encode_latents(self, frames: torch.Tensor) -> np.ndarray:
         """Rounded, table-clipped latents (B, M, h, w) as int32 for frames (B, 3, H, W) in [0, 1]."""
-        y = self.g_a(pad_to_stride(frames))
+        y = self.g_a(pad_to_stride(frames.to(self.device)))
         latents = torch.round(y).to(torch.int64).cpu().numpy()
         return np.stack([self.coder.clip(latent) for latent in latents]).astype(np.int32)
 
     @torch.no_grad()
     def decode_latents(self, latents: np.ndarray, height: int, width: int) -> torch.Tensor:
-        """Frames (B, 3, height, width) in [0, 1] from int latents (B, M, h, w)."""
-        y_hat = torch.from_numpy(np.ascontiguousarray(latents)).float()
+        """Frames (B, 3, height, width) in [0, 1], on the CPU, from int latents (B, M, h, w)."""
+        y_hat = torch.from_numpy(np.ascontiguousarray(latents)).float().to(self.device)
         x_hat = self.g_s(y_hat).clamp(0.0, 1.0)
-        return x_hat[..., :height, :width]
+        return x_hat[..., :height, :width].cpu()
+
+    @property
+    def device(self) -> torch.device:
+        return self.g_s.layers[0][0].weight.device
 
     def latent_size(self, height: int, width: int) -> tuple[int, int]:
         return -(-height // STRIDE), -(-width // STRIDE)

@@ -50,6 +50,7 @@ class TrainConfig:
     max_frames: int | None = None
     precision: str = "fp32"
     stop_at: int | None = None
+    device: str = "auto"
 
 
 def rate_distortion(output: dict[str, torch.Tensor], x: torch.Tensor, lmbda: float) -> dict[str, torch.Tensor]:
@@ -57,6 +58,19 @@ def rate_distortion(output: dict[str, torch.Tensor], x: torch.Tensor, lmbda: flo
     mse = torch.mean((output["x_hat"] - x) ** 2)
     bpp = -torch.log2(output["likelihoods"]).sum() / (batch * height * width)
     return {"loss": lmbda * 255.0**2 * mse + bpp, "mse": mse, "bpp": bpp}
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map ``auto`` to cuda when a GPU is visible, else cpu; check that a named device exists."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"invalid --device {name!r}: expected auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} requested, but torch sees no CUDA GPU; use --device cpu")
+    return device
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -111,7 +125,8 @@ def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
     if config.precision not in PRECISIONS:
         raise ValueError(f"unknown precision {config.precision!r}; expected one of {', '.join(PRECISIONS)}")
     compute_dtype = PRECISIONS[config.precision]
-    model = FrameCodec(CodecConfig(config.latent_channels, config.channels))
+    device = resolve_device(config.device)
+    model = FrameCodec(CodecConfig(config.latent_channels, config.channels)).to(device)
     # oneDNN's convolutions run fastest on NHWC tensors, most of all in bfloat16.
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -131,7 +146,8 @@ def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
     while step < last_step:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        x = sampler.batch(config.batch_size).contiguous(memory_format=torch.channels_last)
+        x = sampler.batch(config.batch_size).to(device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last)
         terms = rate_distortion(model(x, compute_dtype), x, config.lmbda)
         if not torch.isfinite(terms["loss"]):
             progress.close()
@@ -181,6 +197,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, default=None, help="read at most this many frames per video")
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default=defaults.precision,
                         help="compute type of the transforms; the entropy model stays float32")
+    parser.add_argument("--device", default=defaults.device,
+                        help="auto (a CUDA GPU when present, else cpu), cpu, cuda or cuda:N")
     parser.add_argument("--stop-at", type=int, default=None,
                         help="stop after this step, keeping the learning-rate schedule of --steps")
     parser.add_argument("--resume", type=Path, default=None, help="checkpoint.pt to continue from")

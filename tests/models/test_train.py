@@ -5,7 +5,7 @@ import torch
 
 from latentcast.models.codec import load_model
 from latentcast.models.data import to_tensor
-from latentcast.models.train import TrainConfig, learning_rate, train
+from latentcast.models.train import TrainConfig, learning_rate, resolve_device, train
 
 
 def _config(clip_dir, tmp_path, **overrides) -> TrainConfig:
@@ -65,3 +65,19 @@ def test_train_rejects_unknown_precision(clip_dir, tmp_path):
 def test_train_stop_at_keeps_schedule_and_checkpoints(clip_dir, tmp_path):
     train(_config(clip_dir, tmp_path, steps=10, val_every=5, stop_at=4))
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 4
+
+
+def test_resolve_device_auto_without_gpu_is_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_resolve_device_rejects_missing_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_resolve_device_rejects_unknown_name():
+    with pytest.raises(ValueError, match="invalid --device"):
+        resolve_device("tpu0")
