@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import AsyncIterator
+from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Send
 
 from latentcast.models.package import CodecPackage
 from latentcast.server.codecs import CodecRegistry
 from latentcast.server.deps import CodecsDep, SettingsDep, StorageDep, VideoDep, WorkersDep, quality_package
 from latentcast.server.probing import RejectedVideo, check_video
+from latentcast.server.ranges import UnsatisfiableRange, parse_range
 from latentcast.server.routes.decoder import QualityQuery
 from latentcast.server.schemas import Video
 from latentcast.server.storage import VideoStatus, clean_filename, new_video_id
@@ -26,6 +29,13 @@ router = APIRouter(prefix="/v1/videos", tags=["videos"])
 
 STREAM_MEDIA_TYPE = "application/vnd.latentcast.stream"
 STREAM_CHUNK_BYTES = 256 * 1024
+
+RangeHeader = Annotated[
+    str | None, Header(alias="Range", description="one byte range: bytes=START-END, bytes=START- or bytes=-N")
+]
+IfRangeHeader = Annotated[
+    str | None, Header(alias="If-Range", description="any value makes the route ignore Range and send the whole stream")
+]
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -133,12 +143,26 @@ def read_video(video: VideoDep) -> Video:
     response_class=StreamingResponse,
     responses={
         200: {"content": {STREAM_MEDIA_TYPE: {}}, "description": "the .lcs code stream"},
+        206: {
+            "content": {STREAM_MEDIA_TYPE: {}},
+            "description": "the byte range of the .lcs code stream named in Content-Range",
+        },
         404: _error_doc("no video with this id"),
         409: _error_doc("the video is not encoded (yet)"),
+        416: _error_doc("the range starts at or past the end of the stream, or is a suffix of 0 bytes; "
+                        "Content-Range is 'bytes */TOTAL'"),
     },
 )
-def read_video_stream(video: VideoDep, storage: StorageDep) -> StreamingResponse:
-    """Download the encoded .lcs stream of a video."""
+def read_video_stream(video: VideoDep, storage: StorageDep, range_header: RangeHeader = None,
+                      if_range: IfRangeHeader = None) -> StreamingResponse:
+    """Download the encoded .lcs stream of a video, or one byte range of it.
+
+    A single range (``bytes=START-END``, ``bytes=START-`` or ``bytes=-N``) gets a 206 response.
+    A range that starts at or past the end, or a suffix of 0 bytes, gets a 416 response.
+    A malformed Range header or one with several ranges is ignored and the whole stream is sent
+    with 200, as RFC 9110 section 14.2 allows. A request with If-Range also gets the whole stream,
+    because this route sends no ETag or Last-Modified that the If-Range validator could match.
+    """
     if video.status is not VideoStatus.ENCODED:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -152,12 +176,66 @@ def read_video_stream(video: VideoDep, storage: StorageDep) -> StreamingResponse
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is missing on the server"
         ) from exc
-    size = os.fstat(file.fileno()).st_size
-    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{video.id}.lcs"'}
-    return StreamingResponse(_read_chunks(file), media_type=STREAM_MEDIA_TYPE, headers=headers)
+    total = os.fstat(file.fileno()).st_size
+    headers = {"Accept-Ranges": "bytes", "Content-Disposition": f'attachment; filename="{video.id}.lcs"'}
+
+    byte_range = None
+    if range_header is not None and if_range is None:
+        try:
+            byte_range = parse_range(range_header, total)
+        except UnsatisfiableRange as exc:
+            file.close()
+            logger.info("rejected range %r of the %d-byte stream of video %s", range_header, total, video.id)
+            raise HTTPException(
+                status.HTTP_416_RANGE_NOT_SATISFIABLE,
+                detail=f"the range {range_header!r} selects no byte of the {total}-byte stream of video {video.id}; "
+                f"request a range that starts below {total}, or a suffix of at least 1 byte",
+                headers={"Content-Range": f"bytes */{total}"},
+            ) from exc
+
+    if byte_range is None:
+        start, end, status_code = 0, total - 1, status.HTTP_200_OK
+    else:
+        start, end = byte_range
+        status_code = status.HTTP_206_PARTIAL_CONTENT
+        headers["Content-Range"] = f"bytes {start}-{end}/{total}"
+    headers["Content-Length"] = str(end - start + 1)
+    return _FileStreamingResponse(
+        _read_chunks(file, video.id, start, end), status_code=status_code, media_type=STREAM_MEDIA_TYPE,
+        headers=headers,
+    )
 
 
-def _read_chunks(file: BinaryIO) -> Iterator[bytes]:
-    with file:
-        while chunk := file.read(STREAM_CHUNK_BYTES):
+class _FileStreamingResponse(StreamingResponse):
+    """A StreamingResponse that closes its body generator as soon as sending stops, for any reason.
+
+    Starlette 1.10 cancels the send when the client disconnects. If that happens while the
+    generator waits at ``yield``, only garbage collection would close it later, with the file open.
+    """
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            # The generator's finally block does not await, so closing it completes even inside a cancelled scope.
+            await self.body_iterator.aclose()
+
+
+async def _read_chunks(file: BinaryIO, video_id: str, start: int, end: int) -> AsyncIterator[bytes]:
+    """Yield bytes ``start`` to ``end`` (inclusive) of ``file`` in chunks read in a worker thread, then close it."""
+    remaining = end - start + 1
+    try:
+        await run_in_threadpool(file.seek, start)
+        while remaining > 0:
+            chunk = await run_in_threadpool(file.read, min(STREAM_CHUNK_BYTES, remaining))
+            if not chunk:
+                logger.error("the stream file of video %s ended %d bytes before byte %d", video_id, remaining, end)
+                return
+            remaining -= len(chunk)
             yield chunk
+    except (GeneratorExit, asyncio.CancelledError):
+        logger.info("client disconnected from the stream of video %s with bytes %d-%d not yet read",
+                    video_id, end - remaining + 1, end)
+        raise
+    finally:
+        file.close()

@@ -84,6 +84,143 @@ def test_stream_arrives_in_chunks(encoded_carphone: dict, client: httpx.Client) 
     assert packets == 120
 
 
+@pytest.fixture(scope="module")
+def full_stream(encoded_carphone: dict, client: httpx.Client) -> bytes:
+    response = client.get(f"/v1/videos/{encoded_carphone['id']}/stream")
+    if response.status_code != 200:
+        pytest.fail(f"full stream request returned {response.status_code}: {response.text}")
+    return response.content
+
+
+def stream_range(client: httpx.Client, video_id: str, header: str, **extra_headers: str) -> httpx.Response:
+    return client.get(f"/v1/videos/{video_id}/stream", headers={"Range": header, **extra_headers})
+
+
+def test_stream_full_accepts_ranges(encoded_carphone: dict, client: httpx.Client) -> None:
+    response = client.get(f"/v1/videos/{encoded_carphone['id']}/stream")
+    assert response.status_code == 200
+    assert response.headers["accept-ranges"] == "bytes"
+    assert "content-range" not in response.headers
+
+
+def test_stream_range_closed(encoded_carphone: dict, client: httpx.Client, full_stream: bytes) -> None:
+    total = len(full_stream)
+    response = stream_range(client, encoded_carphone["id"], "bytes=10-99")
+    assert response.status_code == 206
+    assert response.content == full_stream[10:100]
+    assert response.headers["content-range"] == f"bytes 10-99/{total}"
+    assert response.headers["content-length"] == "90"
+    assert response.headers["content-type"] == STREAM_MEDIA_TYPE
+    assert response.headers["accept-ranges"] == "bytes"
+
+
+def test_stream_range_first_and_last_byte(encoded_carphone: dict, client: httpx.Client, full_stream: bytes) -> None:
+    total = len(full_stream)
+    first = stream_range(client, encoded_carphone["id"], "bytes=0-0")
+    last = stream_range(client, encoded_carphone["id"], f"bytes={total - 1}-{total - 1}")
+    assert first.status_code == 206
+    assert first.content == full_stream[:1]
+    assert first.headers["content-range"] == f"bytes 0-0/{total}"
+    assert last.status_code == 206
+    assert last.content == full_stream[-1:]
+    assert last.headers["content-range"] == f"bytes {total - 1}-{total - 1}/{total}"
+    assert last.headers["content-length"] == "1"
+
+
+def test_stream_range_spans_chunks(encoded_carphone: dict, client: httpx.Client, full_stream: bytes) -> None:
+    # The route reads the file in 256 KiB chunks, so a range of the whole stream crosses chunk
+    # boundaries whenever the stream is larger than one chunk.
+    total = len(full_stream)
+    response = stream_range(client, encoded_carphone["id"], f"bytes=1-{total - 2}")
+    assert response.status_code == 206
+    assert response.content == full_stream[1:-1]
+    assert response.headers["content-length"] == str(total - 2)
+
+
+def test_stream_range_end_past_total_clamped(encoded_carphone: dict, client: httpx.Client, full_stream: bytes) -> None:
+    total = len(full_stream)
+    response = stream_range(client, encoded_carphone["id"], f"bytes={total - 5}-{total * 2}")
+    assert response.status_code == 206
+    assert response.content == full_stream[-5:]
+    assert response.headers["content-range"] == f"bytes {total - 5}-{total - 1}/{total}"
+    assert response.headers["content-length"] == "5"
+
+
+def test_stream_range_open_ended(encoded_carphone: dict, client: httpx.Client, full_stream: bytes) -> None:
+    total = len(full_stream)
+    response = stream_range(client, encoded_carphone["id"], "bytes=100-")
+    assert response.status_code == 206
+    assert response.content == full_stream[100:]
+    assert response.headers["content-range"] == f"bytes 100-{total - 1}/{total}"
+    assert response.headers["content-length"] == str(total - 100)
+
+
+def test_stream_range_suffix(encoded_carphone: dict, client: httpx.Client, full_stream: bytes) -> None:
+    total = len(full_stream)
+    response = stream_range(client, encoded_carphone["id"], "bytes=-50")
+    assert response.status_code == 206
+    assert response.content == full_stream[-50:]
+    assert response.headers["content-range"] == f"bytes {total - 50}-{total - 1}/{total}"
+    assert response.headers["content-length"] == "50"
+
+
+def test_stream_range_suffix_longer_than_stream(
+    encoded_carphone: dict, client: httpx.Client, full_stream: bytes
+) -> None:
+    total = len(full_stream)
+    response = stream_range(client, encoded_carphone["id"], f"bytes=-{total + 1000}")
+    assert response.status_code == 206
+    assert response.content == full_stream
+    assert response.headers["content-range"] == f"bytes 0-{total - 1}/{total}"
+
+
+@pytest.mark.parametrize("start_offset", [0, 1000])
+def test_stream_range_unsatisfiable(
+    encoded_carphone: dict, client: httpx.Client, full_stream: bytes, start_offset: int
+) -> None:
+    total = len(full_stream)
+    header = f"bytes={total + start_offset}-"
+    response = stream_range(client, encoded_carphone["id"], header)
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{total}"
+    assert response.json()["detail"] == (
+        f"the range {header!r} selects no byte of the {total}-byte stream of video {encoded_carphone['id']}; "
+        f"request a range that starts below {total}, or a suffix of at least 1 byte"
+    )
+
+
+def test_stream_range_zero_suffix_unsatisfiable(
+    encoded_carphone: dict, client: httpx.Client, full_stream: bytes
+) -> None:
+    response = stream_range(client, encoded_carphone["id"], "bytes=-0")
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{len(full_stream)}"
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-6", "bytes=abc", "bytes=9-5", "lines=0-9"])
+def test_stream_range_ignored_sends_full(
+    encoded_carphone: dict, client: httpx.Client, full_stream: bytes, header: str
+) -> None:
+    response = stream_range(client, encoded_carphone["id"], header)
+    assert response.status_code == 200
+    assert response.content == full_stream
+    assert "content-range" not in response.headers
+    assert response.headers["content-length"] == str(len(full_stream))
+
+
+def test_stream_range_with_if_range_sends_full(
+    encoded_carphone: dict, client: httpx.Client, full_stream: bytes
+) -> None:
+    response = stream_range(client, encoded_carphone["id"], "bytes=0-9", **{"If-Range": '"some-etag"'})
+    assert response.status_code == 200
+    assert response.content == full_stream
+
+
+def test_stream_range_unknown_video_not_found(client: httpx.Client) -> None:
+    response = stream_range(client, UNKNOWN_ID, "bytes=0-9")
+    assert response.status_code == 404
+
+
 def test_list_videos_newest_first(encoded_carphone: dict, client: httpx.Client) -> None:
     response = client.get("/v1/videos")
     videos = response.json()
