@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from latentcast.server.codecs import load_registry
 from latentcast.server.deps import CodecsDep, WorkersDep
 from latentcast.server.jobs import EncodeWorkers
-from latentcast.server.routes import analysis, bundles, decoder, qualities, videos
+from latentcast.server.metrics import MetricsMiddleware, ServiceMetrics
+from latentcast.server.routes import analysis, bundles, decoder, metrics, qualities, videos
 from latentcast.server.schemas import Health
 from latentcast.server.settings import Settings
 from latentcast.server.storage import Storage
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; without ``settings`` they are read from the environment."""
     settings = settings or Settings()
+    service_metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.info("quality %d: model %s, decoder bundle %s at %s",
                         quality, package.model_id, package.bundle.sha256, package.bundle.path)
         logger.info("default quality %d", codecs.default_quality)
-        workers = EncodeWorkers(storage, codecs, settings.encode_workers)
+        service_metrics.watch_storage(storage)
+        workers = EncodeWorkers(storage, codecs, settings.encode_workers, metrics=service_metrics)
         workers.start()
         app.state.settings = settings
         app.state.storage = storage
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await run_in_threadpool(workers.stop)
+            service_metrics.unwatch_storage()
 
     app = FastAPI(
         title="latentcast",
@@ -56,11 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.metrics = service_metrics
+    app.add_middleware(MetricsMiddleware, metrics=service_metrics)
     app.include_router(videos.router)
     app.include_router(analysis.router)
     app.include_router(decoder.router)
     app.include_router(bundles.router)
     app.include_router(qualities.router)
+    app.include_router(metrics.router)
 
     @app.get("/healthz", tags=["health"])
     def read_health(codecs: CodecsDep, workers: WorkersDep) -> Health:

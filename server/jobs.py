@@ -17,6 +17,7 @@ import time
 from latentcast.models.encode import ProgressCallback, encode_video
 from latentcast.models.levels import UnknownQualityError
 from latentcast.server.codecs import CodecRegistry
+from latentcast.server.metrics import ServiceMetrics
 from latentcast.server.storage import EncodeResult, Storage, VideoStatus
 from latentcast_client.video import VideoInfo
 
@@ -34,13 +35,15 @@ class EncodeWorkers:
     shared by the threads.
     """
 
-    def __init__(self, storage: Storage, codecs: CodecRegistry, workers: int = 1, progress_interval: float = 0.5):
+    def __init__(self, storage: Storage, codecs: CodecRegistry, workers: int = 1, progress_interval: float = 0.5,
+                 metrics: ServiceMetrics | None = None):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.storage = storage
         self.codecs = codecs
         self.workers = workers
         self.progress_interval = progress_interval
+        self.metrics = metrics or ServiceMetrics()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -108,6 +111,7 @@ class EncodeWorkers:
         except UnknownQualityError as exc:
             message = f"{exc}; the server no longer has the level this video was uploaded with, so upload it again"
             self.storage.mark_failed(video_id, message)
+            self.metrics.record_encode(VideoStatus.FAILED)
             logger.error("encode of video %s failed: %s", video_id, message)
             return
         self.storage.mark_encoding(video_id)
@@ -134,23 +138,29 @@ class EncodeWorkers:
             partial.unlink(missing_ok=True)
             message = str(exc) or type(exc).__name__
             self.storage.mark_failed(video_id, message)
+            self.metrics.record_encode(VideoStatus.FAILED)
             logger.exception("encode of video %s failed: %s", video_id, message)
             return
         self.storage.mark_encoded(video_id, EncodeResult(
             frames=stats.frames, bytes=stats.bytes, bpp=stats.bpp, psnr=stats.psnr, encode_fps=stats.encode_fps,
             model_id=codec.model_id, bundle_sha256=codec.bundle.sha256, quality=codec.quality,
         ))
+        self.metrics.record_encode(VideoStatus.ENCODED)
         logger.info("encoded video %s: %d frames, %d bytes, %.4f bpp, %.1f frames/s",
                     video_id, stats.frames, stats.bytes, stats.bpp, stats.encode_fps)
 
     def _progress_callback(self, video_id: str) -> ProgressCallback:
         last_update = time.monotonic()
+        # The first frame's time includes opening the source and the first model call.
+        last_frame, last_done = last_update, 0
 
         def report(done: int, total: int) -> None:
-            nonlocal last_update
+            nonlocal last_update, last_frame, last_done
+            now = time.monotonic()
+            self.metrics.record_frames(done - last_done, now - last_frame)
+            last_frame, last_done = now, done
             if self._stopping.is_set():
                 raise EncodeCancelled(video_id)
-            now = time.monotonic()
             if done < total and now - last_update < self.progress_interval:
                 return
             last_update = now

@@ -197,6 +197,15 @@ class Storage:
             ).fetchall()
         return [VideoRecord.from_row(row) for row in rows]
 
+    def count_by_status(self) -> dict[VideoStatus, int]:
+        """Return the number of videos in each status, with 0 for a status no video has."""
+        with closing(self._connect()) as connection:
+            rows = connection.execute("SELECT status, COUNT(*) AS count FROM videos GROUP BY status").fetchall()
+        counts = dict.fromkeys(VideoStatus, 0)
+        for row in rows:
+            counts[VideoStatus(row["status"])] = row["count"]
+        return counts
+
     def mark_queued(self, video_id: str) -> None:
         self._update(video_id, status=VideoStatus.QUEUED.value, progress=0.0, error=None)
 

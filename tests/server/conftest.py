@@ -104,5 +104,15 @@ def carphone_upload(client: httpx.Client, shared_data: Path) -> Upload:
 
 
 @pytest.fixture(scope="session")
-def encoded_carphone(client: httpx.Client, carphone_upload: Upload) -> dict:
-    return wait_for_encode(client, carphone_upload.video_id)
+def carphone_encode_metrics() -> dict[str, str]:
+    """The /metrics text scraped right after the carphone encode, under key "text" once ``encoded_carphone`` ran."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def encoded_carphone(client: httpx.Client, carphone_upload: Upload, carphone_encode_metrics: dict[str, str]) -> dict:
+    video = wait_for_encode(client, carphone_upload.video_id)
+    # Counters start at 0 in each server process and test_app restarts the server, so the
+    # metrics tests read the counters of the process that encoded carphone from this scrape.
+    carphone_encode_metrics["text"] = client.get("/metrics").text
+    return video

@@ -222,3 +222,19 @@ def test_open_adds_quality_to_older_table(tmp_path: Path) -> None:
     assert store.get("a" * 32).quality is None
     video_id = new_video_id()
     assert store.create(video_id, "new.mp4", INFO, quality=1).quality == 1
+
+
+def test_count_by_status_fills_missing_with_zero(storage: Storage) -> None:
+    encoded = storage.create(new_video_id(), "a.mp4", INFO)
+    storage.mark_encoded(encoded.id, RESULT)
+    storage.create(new_video_id(), "b.mp4", INFO)
+    storage.create(new_video_id(), "c.mp4", INFO)
+    counts = storage.count_by_status()
+    assert counts[VideoStatus.QUEUED] == 2
+    assert counts[VideoStatus.ENCODED] == 1
+    assert counts[VideoStatus.ENCODING] == 0
+    assert counts[VideoStatus.FAILED] == 0
+
+
+def test_count_by_status_empty_database(storage: Storage) -> None:
+    assert sum(storage.count_by_status().values()) == 0
