@@ -18,10 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from latentcast.models.codec import CodecConfig, FrameCodec, save_model
 from latentcast.models.data import Clip, CropSampler, load_clips, to_frame, to_tensor
+from latentcast.models.distributed import (
+    LaunchContext,
+    average_across_ranks,
+    launch_context,
+    process_group,
+    rank_device,
+)
 from latentcast.models.transforms import pad_to_stride
 from latentcast_client.metrics import bits_per_pixel, psnr
 
@@ -114,45 +122,67 @@ def save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig
 
 
 def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
+    """Train a FrameCodec. Under torchrun, every rank runs this and DDP averages the gradients."""
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {config.precision!r}; expected one of {', '.join(PRECISIONS)}")
+    context = launch_context()
+    if context is None:
+        return _train(config, resume, resolve_device(config.device), None)
+    if not context.is_main:
+        # Only rank 0 reports; the other ranks log warnings and errors alone.
+        logging.getLogger("latentcast").setLevel(logging.WARNING)
+    device = rank_device(config.device, context)
+    with process_group(context, device):
+        return _train(config, resume, device, context)
+
+
+def _train(config: TrainConfig, resume: Path | None, device: torch.device, context: LaunchContext | None) -> FrameCodec:
+    rank = context.rank if context else 0
+    is_main = rank == 0
     if config.threads:
         torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    # A per-rank seed gives each rank its own crops and quantization noise. DDP copies rank 0's
+    # initial weights to the other ranks, so the models still start equal.
+    torch.manual_seed(config.seed + rank)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
 
     clips = load_clips([Path(v) for v in config.videos], max_frames=config.max_frames)
-    sampler = CropSampler(clips, config.crop, seed=config.seed)
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {config.precision!r}; expected one of {', '.join(PRECISIONS)}")
+    sampler = CropSampler(clips, config.crop, seed=config.seed + rank)
     compute_dtype = PRECISIONS[config.precision]
-    device = resolve_device(config.device)
     model = FrameCodec(CodecConfig(config.latent_channels, config.channels)).to(device)
     # oneDNN's convolutions run fastest on NHWC tensors, most of all in bfloat16.
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step = 0
     if resume is not None:
-        checkpoint = torch.load(resume, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(resume, map_location=device, weights_only=True)
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         step = checkpoint["step"]
-        logger.info("resumed from %s at step %d", resume, step)
+        if is_main:
+            logger.info("resumed from %s at step %d", resume, step)
+    network = model if context is None else _wrap_data_parallel(model, device)
 
     checkpoint_path = out / "checkpoint.pt"
     smoothed: dict[str, float] = {}
     model.train()
     last_step = min(config.steps, config.stop_at or config.steps)
-    progress = tqdm(total=last_step, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    progress = tqdm(total=last_step, initial=step, desc="train", unit="step", dynamic_ncols=True, disable=not is_main)
     while step < last_step:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         x = sampler.batch(config.batch_size).to(device, non_blocking=True)
         x = x.contiguous(memory_format=torch.channels_last)
-        terms = rate_distortion(model(x, compute_dtype), x, config.lmbda)
-        if not torch.isfinite(terms["loss"]):
+        terms = rate_distortion(network(x, compute_dtype), x, config.lmbda)
+        # Under torchrun every rank gets the same averages, so all ranks stop together on a NaN.
+        loss, mse, bpp = average_across_ranks(
+            torch.stack([terms["loss"], terms["mse"], terms["bpp"]]).detach(), context
+        ).tolist()
+        if not math.isfinite(loss):
             progress.close()
             raise FloatingPointError(
-                f"loss is {terms['loss'].item()} at step {step}; the last good checkpoint is {checkpoint_path}. "
+                f"loss is {loss} at step {step}; the last good checkpoint is {checkpoint_path}. "
                 "Resume from it with a lower --lr."
             )
         optimizer.zero_grad(set_to_none=True)
@@ -161,22 +191,28 @@ def train(config: TrainConfig, resume: Path | None = None) -> FrameCodec:
         optimizer.step()
         step += 1
 
-        batch_psnr = -10 * math.log10(max(terms["mse"].item(), 1e-10))
-        for key, value in (("loss", terms["loss"].item()), ("psnr", batch_psnr), ("bpp", terms["bpp"].item())):
+        batch_psnr = -10 * math.log10(max(mse, 1e-10))
+        for key, value in (("loss", loss), ("psnr", batch_psnr), ("bpp", bpp)):
             smoothed[key] = value if key not in smoothed else 0.98 * smoothed[key] + 0.02 * value
         progress.set_postfix(loss=f"{smoothed['loss']:.3f}", psnr=f"{smoothed['psnr']:.2f}", bpp=f"{smoothed['bpp']:.3f}")
         progress.update()
 
-        if step % config.val_every == 0 or step == last_step:
+        if is_main and (step % config.val_every == 0 or step == last_step):
             save_checkpoint(checkpoint_path, model, optimizer, step, config)
             for name, result in validate(model, clips, config.val_frames).items():
                 logger.info("step %d val %s: %.3f bpp, %.2f dB", step, name, result["bpp"], result["psnr"])
     progress.close()
     model.eval()
     model.refresh_coder()
-    save_model(model, out / "model.safetensors")
-    logger.info("wrote %s", out / "model.safetensors")
+    if is_main:
+        save_model(model, out / "model.safetensors")
+        logger.info("wrote %s", out / "model.safetensors")
     return model
+
+
+def _wrap_data_parallel(model: FrameCodec, device: torch.device) -> DistributedDataParallel:
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,7 +220,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", help="video files to train on; the last 10%% of each is held out")
     parser.add_argument("--out", default=defaults.out, help="folder for checkpoint.pt and model.safetensors")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in total")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="crops per step")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="crops per step and process; under torchrun the effective batch is this "
+                             "times the number of processes")
     parser.add_argument("--crop", type=int, default=defaults.crop, help="crop side in pixels")
     parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (Adam)")
     parser.add_argument("--lmbda", type=float, default=defaults.lmbda, help="weight of MSE (0-255 units) against bpp")
@@ -198,7 +236,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default=defaults.precision,
                         help="compute type of the transforms; the entropy model stays float32")
     parser.add_argument("--device", default=defaults.device,
-                        help="auto (a CUDA GPU when present, else cpu), cpu, cuda or cuda:N")
+                        help="auto (a CUDA GPU when present, else cpu), cpu, cuda or cuda:N; "
+                             "under torchrun each rank uses cuda:LOCAL_RANK")
     parser.add_argument("--stop-at", type=int, default=None,
                         help="stop after this step, keeping the learning-rate schedule of --steps")
     parser.add_argument("--resume", type=Path, default=None, help="checkpoint.pt to continue from")

@@ -81,3 +81,12 @@ def test_resolve_device_rejects_missing_gpu(monkeypatch):
 def test_resolve_device_rejects_unknown_name():
     with pytest.raises(ValueError, match="invalid --device"):
         resolve_device("tpu0")
+
+
+def test_train_rejects_partial_launcher_variables(clip_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    with pytest.raises(ValueError, match="RANK, LOCAL_RANK missing"):
+        train(_config(clip_dir, tmp_path, steps=1, val_every=1))
+
