@@ -66,6 +66,11 @@ def _prepare(weights: Path, cache_dir: Path | None, quality: int) -> CodecPackag
     folder = (cache_dir or default_cache_dir()) / "bundles" / identifier
     try:
         bundle = load_bundle(folder)
+        # The encoder codes with tables computed from the weights in memory. A bundle cached by an
+        # older version of the export code could carry other tables, and players would then decode
+        # garbage, so such a bundle is exported again.
+        if bundle.tables() != model.entropy_tables():
+            raise BundleError("its entropy tables differ from the model's")
     except BundleError as exc:
         if folder.exists():
             logger.warning("re-exporting bundle %s: %s", identifier, exc)

@@ -6,6 +6,7 @@ import pytest
 
 from latentcast.models.levels import DEFAULT_QUALITY_ENV, UnknownQualityError
 from latentcast.models.package import find_level_bundle, prepare_codec, prepare_levels
+from latentcast_client.bundle import write_manifest
 from latentcast_client.errors import BundleError
 
 
@@ -75,3 +76,15 @@ def test_find_level_bundle_by_sha(packages, tiny_levels_dir, cache_dir, hint):
 def test_find_level_bundle_unknown_sha(packages, tiny_levels_dir, cache_dir):
     with pytest.raises(BundleError, match="needs decoder bundle 0000000000000000 .* none of the levels in"):
         find_level_bundle("0" * 64, 1, tiny_levels_dir, cache_dir)
+
+
+def test_prepare_codec_reexports_bundle_with_stale_tables(tiny_levels_dir, tmp_path):
+    first = prepare_codec(quality=1, weights_dir=tiny_levels_dir, cache_dir=tmp_path)
+    tables_path = first.bundle.path / "entropy.json"
+    stale = first.model.entropy_tables()
+    stale.offsets[0] -= 1
+    tables_path.write_text(stale.to_json())
+    # Rewrite the manifest so the stale bundle still verifies by its hashes.
+    write_manifest(first.bundle.path, first.model_id, stale.channels, 16, 1)
+    again = prepare_codec(quality=1, weights_dir=tiny_levels_dir, cache_dir=tmp_path)
+    assert again.bundle.tables() == again.model.entropy_tables()
