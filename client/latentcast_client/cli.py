@@ -1,6 +1,7 @@
 """The ``latentcast-client`` command: play a video from a server, or decode a local .lcs file.
 
     latentcast-client play http://127.0.0.1:8000/v1/videos/<id>/stream -o out.mp4
+    latentcast-client play http://127.0.0.1:8000/v1/videos/<id> --start 2.5 -o from-2.5s.mp4
     latentcast-client decode video.lcs --bundle BUNDLE_DIR -o out.mp4
     latentcast-client bundle http://127.0.0.1:8000
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +35,16 @@ def _thread_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid thread count {text!r}: expected a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"invalid thread count {value}: expected 0 or more")
+    return value
+
+
+def _start_time(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid start time {text!r}: expected a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"invalid start time {text}: expected 0 or more seconds")
     return value
 
 
@@ -61,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("url", help="the video's URL, .../v1/videos/<id>, or its stream URL, .../v1/videos/<id>/stream")
     play.add_argument("--server", help="base URL to fetch the decoder bundle from (default: the URL's origin)")
     play.add_argument("--cache-dir", type=Path, help=cache_help)
+    play.add_argument(
+        "--start", type=_start_time, default=0.0, metavar="SECONDS",
+        help="start playback at the last keyframe at or before this time, in seconds (default: 0, the beginning)",
+    )
     _add_output_arguments(play)
     play.set_defaults(handler=_run_play)
 
@@ -100,7 +116,7 @@ def _run_play(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     with Player(server=args.server, cache_dir=args.cache_dir, threads=args.threads) as player:
-        stats = player.play(args.url, args.output, show=args.show, progress=True)
+        stats = player.play(args.url, args.output, show=args.show, progress=True, start=args.start)
     print(format_stats(stats, args.output))
     return EXIT_OK
 

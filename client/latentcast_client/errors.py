@@ -3,7 +3,8 @@
     LatentcastError
     ├── StreamError   the code stream is malformed, damaged or truncated
     ├── BundleError   the decoder bundle is missing, altered or incompatible
-    └── ServerError   the server could not be reached or returned an HTTP error
+    ├── ServerError   the server could not be reached or returned an HTTP error
+    └── StartTimeError  a playback start time is negative or at or past the video's end (also a ValueError)
 """
 
 from __future__ import annotations
@@ -35,3 +36,7 @@ class ServerError(LatentcastError):
         self.status_code = status_code
         self.detail = detail
         self.url = url
+
+
+class StartTimeError(LatentcastError, ValueError):
+    """A playback start time outside the video: negative, or at or past its end."""

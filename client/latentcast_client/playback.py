@@ -33,6 +33,7 @@ from latentcast_client.cache import BundleCache
 from latentcast_client.errors import BundleError, ServerError
 from latentcast_client.player import BundleResolver, PlaybackStats, decode_chunks
 from latentcast_client.remote import DEFAULT_TIMEOUT, download_bundle_by_sha256, iter_stream, parse_video_url
+from latentcast_client.seek import fetch_index, iter_from_keyframe
 from latentcast_client.stream import StreamHeader
 from latentcast_client.video import VideoWriter
 
@@ -147,7 +148,7 @@ def render(
     try:
         for frame in frames:
             if progress and bar is None:
-                bar = tqdm(total=stats.header.frame_count, unit="frame", disable=None, leave=False)
+                bar = tqdm(total=stats.header.frame_count - stats.first_frame, unit="frame", disable=None, leave=False)
             sink.write(frame, stats.header)
             if bar is not None:
                 bar.update()
@@ -232,15 +233,30 @@ class Player:
 
         return resolve
 
-    def frames(self, url: str, stats: PlaybackStats | None = None) -> Iterator[np.ndarray]:
+    def frames(
+        self, url: str, stats: PlaybackStats | None = None, *, start_seconds: float = 0.0
+    ) -> Iterator[np.ndarray]:
         """Yield the uint8 RGB frames (H, W, 3) of a video or stream URL as they are decoded.
 
-        Raises ServerError for a failed request, BundleError for a missing or mismatched
-        bundle, and StreamError for a damaged or truncated stream.
+        With ``start_seconds`` above 0, playback starts at the last keyframe at or before that
+        time: the server's index is fetched and only the header and the packets from that
+        keyframe on are requested. Raises StartTimeError for a start outside the video,
+        ServerError for a failed request, BundleError for a missing or mismatched bundle,
+        and StreamError for a damaged or truncated stream.
         """
         location = parse_video_url(url, self.server)
-        chunks = iter_stream(self._client, location.stream_url)
-        frames = decode_chunks(chunks, self.bundle_resolver(location.server), stats, threads=self.threads)
+        first_index = 0
+        if start_seconds == 0:
+            chunks = iter_stream(self._client, location.stream_url)
+        else:
+            index = fetch_index(self._client, location)
+            first_index, offset = index.keyframe_at(start_seconds)
+            logger.info("starting %s at frame %d (byte %d) for a start time of %s s",
+                        location.video_id, first_index, offset, start_seconds)
+            chunks = iter_from_keyframe(self._client, location, index, offset)
+        frames = decode_chunks(
+            chunks, self.bundle_resolver(location.server), stats, threads=self.threads, first_index=first_index
+        )
         with closing(chunks), closing(frames):
             try:
                 yield from frames
@@ -259,10 +275,14 @@ class Player:
         *,
         show: bool = False,
         progress: bool = False,
+        start: float = 0.0,
     ) -> PlaybackStats:
-        """Decode a video or stream URL into ``output`` (mp4) and, with ``show``, a window; return the stats."""
+        """Decode a video or stream URL into ``output`` (mp4) and, with ``show``, a window; return the stats.
+
+        ``start`` is the start time in seconds (see ``frames``); the mp4 holds the frames from there on.
+        """
         stats = PlaybackStats()
-        return render(self.frames(url, stats), stats, output, show=show, progress=progress)
+        return render(self.frames(url, stats, start_seconds=start), stats, output, show=show, progress=progress)
 
     def close(self) -> None:
         if self._own_client:
@@ -284,7 +304,8 @@ def play(
     threads: int = 0,
     show: bool = False,
     timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+    start: float = 0.0,
 ) -> PlaybackStats:
-    """Play one video or stream URL into ``output`` with a temporary Player; return the stats."""
+    """Play one video or stream URL into ``output`` with a temporary Player, from ``start`` seconds; return the stats."""
     with Player(server=server, cache_dir=cache_dir, threads=threads, timeout=timeout) as player:
-        return player.play(url, output, show=show)
+        return player.play(url, output, show=show, start=start)

@@ -19,6 +19,7 @@ class PlaybackStats:
     bytes_received: int = 0
     seconds: float = 0.0
     header: StreamHeader | None = None
+    first_frame: int = 0  # frame number of the first decoded frame: above 0 when playback starts mid-stream
     extra: dict = field(default_factory=dict)
 
     @property
@@ -34,15 +35,18 @@ def decode_chunks(
     resolve_bundle: BundleResolver,
     stats: PlaybackStats | None = None,
     threads: int = 0,
+    first_index: int = 0,
 ) -> Iterator[np.ndarray]:
     """Decode a code stream given as byte chunks, yielding uint8 RGB frames as packets complete.
 
     ``resolve_bundle(header)`` returns the verified bundle for the stream; it is
     called once, when the header has arrived. Raises StreamError on a damaged or
-    truncated stream and BundleError on a mismatched bundle.
+    truncated stream and BundleError on a mismatched bundle. With ``first_index`` k, the
+    chunks are the header followed by the packets from frame k on (see ``StreamReader``).
     """
     stats = stats if stats is not None else PlaybackStats()
-    reader = StreamReader()
+    stats.first_frame = first_index
+    reader = StreamReader(first_index=first_index)
     decoder: FrameDecoder | None = None
     start = time.perf_counter()
     for chunk in chunks:

@@ -7,7 +7,10 @@ Routes, relative to the server's base URL::
     GET /v1/bundles/{sha256}      the manifest.json whose sha256 is {sha256}; 404 if the server has no such bundle
     GET /v1/bundles/{sha256}/{name}  one file of that bundle
     GET /v1/videos/{id}           the video's status as JSON
-    GET /v1/videos/{id}/stream    the .lcs code stream; 409 while not encoded yet, 404 if unknown
+    GET /v1/videos/{id}/stream    the .lcs code stream; 409 while not encoded yet, 404 if unknown.
+                                  A Range header ``bytes=START-END`` or ``bytes=START-`` gets a 206 response
+    GET /v1/videos/{id}/index     JSON: header_bytes, frame_count, fps_num, fps_den and keyframes,
+                                  each {"frame": i, "offset": byte offset of packet i}; 409 and 404 as above
 
 Error responses carry a JSON body ``{"detail": "..."}``. Failed requests raise ServerError,
 downloaded bundle files whose sha256 differs from the manifest raise BundleError, and a
@@ -48,6 +51,7 @@ class VideoLocation:
     video_url: str
     stream_url: str
     server: str
+    index_url: str
 
 
 def _check_http_url(url: str, description: str, example: str) -> None:
@@ -78,6 +82,7 @@ def parse_video_url(url: str, server: str | None = None) -> VideoLocation:
         video_url=video_url + query,
         stream_url=f"{video_url}/stream{query}",
         server=(server or own_base).rstrip("/"),
+        index_url=f"{video_url}/index{query}",
     )
 
 
@@ -224,16 +229,51 @@ def fetch_bundle(
         return download_bundle(own_client, server.rstrip("/"), cache)
 
 
-def iter_stream(client: httpx.Client, url: str, chunk_size: int | None = None) -> Iterator[bytes]:
+def fetch_json(client: httpx.Client, url: str, action: str) -> object:
+    """GET ``url`` and return its JSON body; raises ServerError naming ``action`` if the request fails."""
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        raise _unreachable(url, exc) from exc
+    raise_for_status(response, action)
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServerError(f"{action} failed: {url} returned a body that is not JSON: {exc}", url=url) from exc
+
+
+def _check_range_response(response: httpx.Response, url: str, start: int) -> None:
+    """Raise ServerError unless ``response`` is a 206 whose Content-Range starts at byte ``start``."""
+    content_range = response.headers.get("Content-Range", "")
+    if response.status_code != 206 or not content_range.startswith(f"bytes {start}-"):
+        raise ServerError(
+            f"requesting bytes from {start} of {url} failed: the server returned HTTP {response.status_code} "
+            f"with Content-Range {content_range!r}, not a 206 range from byte {start}; "
+            "the server may not support Range requests, so play from the start",
+            status_code=response.status_code, url=url,
+        )
+
+
+def iter_stream(
+    client: httpx.Client, url: str, chunk_size: int | None = None, byte_range: tuple[int, int | None] | None = None
+) -> Iterator[bytes]:
     """Yield the body of a stream URL in chunks as they arrive.
 
+    ``byte_range`` (start, inclusive end or None for the rest) requests part of the stream
+    with a Range header, and the response must be a 206 for exactly that start.
     Raises ServerError if the request fails or returns an error status, and StreamError
     if the connection breaks after the body has started.
     """
     received = 0
+    headers = {}
+    if byte_range is not None:
+        start, end = byte_range
+        headers["Range"] = f"bytes={start}-{'' if end is None else end}"
     try:
-        with client.stream("GET", url) as response:
+        with client.stream("GET", url, headers=headers) as response:
             raise_for_status(response, "opening the stream")
+            if byte_range is not None:
+                _check_range_response(response, url, byte_range[0])
             try:
                 for chunk in response.iter_bytes(chunk_size):
                     received += len(chunk)

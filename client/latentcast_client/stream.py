@@ -23,6 +23,9 @@ All integers are little-endian. Layout, format version 1::
       crc            u32       CRC-32 of type, index, length and payload
       payload        length bytes: the range-coded latent (see ``entropy``)
 
+``packet_offsets`` indexes a stream file by reading only the header and the packet heads,
+so a player can request the bytes from any packet on.
+
 A reader decodes packet by packet as bytes arrive (``StreamReader.feed``) and
 raises ``StreamError`` on a bad magic, an unknown version, a checksum mismatch
 or a stream that ends early, so a damaged packet is reported, never decoded.
@@ -33,6 +36,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from fractions import Fraction
@@ -100,11 +104,17 @@ class StreamReader:
 
     ``feed`` returns the packets completed by the new bytes; ``header`` is set once
     the header is complete. ``finish`` raises if the stream ended early.
+    ``first_index`` makes the reader expect the packets of frames first_index to frame_count - 1.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, first_index: int = 0) -> None:
+        if first_index < 0:
+            raise ValueError(f"invalid first frame index {first_index}: expected 0 or more")
         self._buffer = bytearray()
         self.header: StreamHeader | None = None
+        # With first_index k, the header is followed directly by the packet of frame k, as in a
+        # header fetched separately from the bytes that start at packet k.
+        self.first_index = first_index
         self.packets_read = 0
         self.bytes_read = 0
 
@@ -124,21 +134,26 @@ class StreamReader:
             return iter(())
         return self._drain()
 
+    @property
+    def packets_expected(self) -> int:
+        """Number of packets this reader expects after the header; valid once the header is parsed."""
+        return self.header.frame_count - self.first_index
+
     def _drain(self) -> Iterator[Packet]:
-        while self.packets_read < self.header.frame_count:
+        while self.packets_read < self.packets_expected:
             packet = self._parse_packet()
             if packet is None:
                 break
             yield packet
-        if self.packets_read == self.header.frame_count and self._buffer:
+        if self.packets_read == self.packets_expected and self._buffer:
             raise StreamError(f"{len(self._buffer)} unexpected bytes after the last of {self.packets_read} packets")
 
     def finish(self) -> None:
         if self.header is None:
             raise StreamError(f"stream ended after {self.bytes_read} bytes, before its header was complete")
-        if self.packets_read < self.header.frame_count:
+        if self.packets_read < self.packets_expected:
             raise StreamError(
-                f"stream truncated: {self.packets_read} of {self.header.frame_count} packets arrived"
+                f"stream truncated: {self.packets_read} of {self.packets_expected} packets arrived"
             )
 
     def _parse_header(self) -> bool:
@@ -167,6 +182,10 @@ class StreamReader:
             bundle_sha256=bundle.hex(), model_id=bytes(self._buffer[_HEADER_FIXED.size : end]).decode("utf-8", "replace"),
             quality=quality, version=version,
         )
+        if self.first_index > frames:
+            raise StreamError(
+                f"cannot start at frame {self.first_index}: the stream has {frames} frames"
+            )
         del self._buffer[: end + _CRC.size]
         return True
 
@@ -176,7 +195,7 @@ class StreamReader:
             return None
         kind, index, length = _PACKET_HEAD.unpack_from(self._buffer)
         (crc,) = _CRC.unpack_from(self._buffer, _PACKET_HEAD.size)
-        expected = self.packets_read
+        expected = self.first_index + self.packets_read
         if length > MAX_PAYLOAD:
             raise StreamError(f"packet {expected} is damaged: its length field reads {length} bytes")
         if len(self._buffer) < head_size + length:
@@ -201,6 +220,69 @@ def iter_packets(chunks: Iterator[bytes], reader: StreamReader | None = None) ->
     for chunk in chunks:
         yield from reader.feed_iter(chunk)
     reader.finish()
+
+
+@dataclass(frozen=True)
+class PacketIndex:
+    """Byte positions of a stream's packets: ``offsets[i]`` is where the packet of frame i starts."""
+
+    header: StreamHeader
+    header_size: int
+    offsets: list[int]
+    keyframes: list[int]  # frame numbers of the packets that decode alone (INTRA)
+
+
+def _read_exactly(file: BinaryIO, size: int, part: str) -> bytes:
+    data = file.read(size)
+    if len(data) != size:
+        raise StreamError(f"stream truncated: {part} needs {size} bytes, but the file ends after {len(data)}")
+    return data
+
+
+def packet_offsets(file: BinaryIO) -> PacketIndex:
+    """Index a seekable binary file that contains a whole stream, from its current position.
+
+    Reads the header and each packet's fixed-size head, and seeks over the payloads without
+    reading or checking them. Raises StreamError for a damaged header, a length field over
+    MAX_PAYLOAD, an unknown packet type, a frame index out of order, or a file that ends early.
+    """
+    start = file.tell()
+    reader = StreamReader()
+    fixed = _read_exactly(file, _HEADER_FIXED.size, "the stream header")
+    reader.feed(fixed)  # raises on a bad magic or version
+    id_len = _HEADER_FIXED.unpack_from(fixed)[-1]
+    reader.feed(_read_exactly(file, id_len + _CRC.size, "the stream header"))
+    header = reader.header
+    header_size = file.tell() - start
+
+    head_size = _PACKET_HEAD.size + _CRC.size
+    end = file.seek(0, 2)
+    position = start + header_size
+    offsets: list[int] = []
+    keyframes: list[int] = []
+    for frame in range(header.frame_count):
+        file.seek(position)
+        head = _read_exactly(file, head_size, f"the head of packet {frame}")
+        kind, index, length = _PACKET_HEAD.unpack_from(head)
+        if index != frame:
+            raise StreamError(f"packet {frame} carries frame index {index}; packets are missing or out of order")
+        if length > MAX_PAYLOAD:
+            raise StreamError(f"packet {frame} is damaged: its length field reads {length} bytes")
+        try:
+            packet_type = PacketType(kind)
+        except ValueError:
+            raise StreamError(f"packet {frame} has unknown type {kind}; upgrade latentcast-client") from None
+        if position + head_size + length > end:
+            raise StreamError(
+                f"stream truncated: packet {frame} needs {length} payload bytes, but the file ends before them"
+            )
+        offsets.append(position - start)
+        if packet_type is PacketType.INTRA:
+            keyframes.append(frame)
+        position += head_size + length
+    if position != end:
+        raise StreamError(f"{end - position} unexpected bytes after the last of {header.frame_count} packets")
+    return PacketIndex(header=header, header_size=header_size, offsets=offsets, keyframes=keyframes)
 
 
 class StreamWriter:

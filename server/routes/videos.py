@@ -1,4 +1,4 @@
-"""Video routes: upload, status, listing and the encoded stream."""
+"""Video routes: upload, status, listing, the encoded stream and its keyframe index."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from latentcast.server.ranges import UnsatisfiableRange, parse_range
 from latentcast.server.routes.decoder import QualityQuery
 from latentcast.server.schemas import Video
 from latentcast.server.storage import VideoStatus, clean_filename, new_video_id
+from latentcast.server.stream_index import StreamIndex, cached_packet_index
 from latentcast.server.upload import FILE_FIELD, QUALITY_FIELD, ReceivedFile, receive_upload
+from latentcast_client.errors import StreamError
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +206,40 @@ def read_video_stream(video: VideoDep, storage: StorageDep, range_header: RangeH
         _read_chunks(file, video.id, start, end), status_code=status_code, media_type=STREAM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+@router.get(
+    "/{video_id}/index",
+    responses={
+        404: _error_doc("no video with this id"),
+        409: _error_doc("the video is not encoded (yet)"),
+    },
+)
+async def read_video_index(video: VideoDep, storage: StorageDep) -> StreamIndex:
+    """Return the byte offset of each keyframe packet in the .lcs stream, for playback from a given time.
+
+    A client requests the header with ``Range: bytes=0-{header_bytes - 1}`` and then the packets
+    from a keyframe on with ``Range: bytes={offset}-``.
+    """
+    if video.status is not VideoStatus.ENCODED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"video {video.id} has status '{video.status.value}'; its index is available once it is 'encoded'",
+        )
+    path = storage.stream_path(video.id)
+    try:
+        index = await run_in_threadpool(cached_packet_index, path)
+    except FileNotFoundError as exc:
+        logger.error("video %s is encoded but its stream file %s is missing", video.id, path)
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is missing on the server"
+        ) from exc
+    except StreamError as exc:
+        logger.error("the stream file %s of video %s cannot be indexed: %s", path, video.id, exc)
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is damaged: {exc}"
+        ) from exc
+    return StreamIndex.from_packet_index(index)
 
 
 class _FileStreamingResponse(StreamingResponse):

@@ -7,7 +7,9 @@ reachable under the path prefix /<site>, with the routes of the latentcast serve
     /<site>/v1/decoder/{name}         <site>/bundle/{name}
     /<site>/v1/bundles/{sha256}       <site>/bundle/manifest.json if its sha256 is {sha256}, else 404
     /<site>/v1/bundles/{sha256}/{name}  <site>/bundle/{name} under the same condition
-    /<site>/v1/videos/{id}/stream     <site>/videos/{id}.lcs, sent in chunks of CHUNK bytes
+    /<site>/v1/videos/{id}/stream     <site>/videos/{id}.lcs, sent in chunks of CHUNK bytes; a Range header
+                                      bytes=START-END or bytes=START- gets a 206 with that part
+    /<site>/v1/videos/{id}/index      the keyframe index of <site>/videos/{id}.lcs, as the latentcast server sends it
 
 Files are read on every request, so a test changes what is served by changing files.
 ``<site>/bundle/announced-sha256``, if present, replaces the X-Bundle-Sha256 header's value.
@@ -17,13 +19,14 @@ Files beside a stream change how it is served:
     {id}.cut      send only that many bytes of the stream, then break the connection
     {id}.hold     send all but the last chunk, then wait (up to 20 s) until {id}.release exists
 
-Every request is appended to <site>/requests.log as "METHOD PATH".
+Every request is appended to <site>/requests.log as "METHOD PATH", with " RANGE" when it has a Range header.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +35,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from latentcast_client.stream import packet_offsets
 
 CHUNK = 997  # an odd size, so chunk borders fall inside headers and packets
 BUNDLE_FILES = ("decoder.onnx", "entropy.json")
@@ -47,7 +52,9 @@ def _site(request: Request) -> Path | None:
     if not folder.is_dir():
         return None
     with (folder / "requests.log").open("a") as log:
-        log.write(f"{request.method} {request.url.path}\n")
+        byte_range = request.headers.get("range")
+        suffix = f" {byte_range}" if byte_range else ""
+        log.write(f"{request.method} {request.url.path}{suffix}\n")
     return folder
 
 
@@ -116,7 +123,8 @@ async def _chunks(data: bytes, cut: int | None, hold: Path | None, release: Path
         raise ConnectionAbortedError(f"test server cut the stream after {cut} bytes")
 
 
-async def stream(request: Request) -> Response:
+def _stream_file(request: Request) -> Path | JSONResponse:
+    """Return the .lcs file of the request's video, or the 404 or 409 error response."""
     site = _site(request)
     video_id = request.path_params["video_id"]
     if site is None:
@@ -127,12 +135,43 @@ async def stream(request: Request) -> Response:
         return _error(409, f"video {video_id} is not encoded yet (status: {status.read_text().strip()})")
     if not (videos / f"{video_id}.lcs").is_file():
         return _error(404, f"video not found: {video_id}")
-    data = (videos / f"{video_id}.lcs").read_bytes()
+    return videos / f"{video_id}.lcs"
+
+
+async def stream(request: Request) -> Response:
+    path = _stream_file(request)
+    if isinstance(path, Response):
+        return path
+    video_id = request.path_params["video_id"]
+    videos = path.parent
+    data = path.read_bytes()
+    status_code, headers = 200, {}
+    match = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("range", ""))
+    if match is not None:
+        start = int(match[1])
+        end = min(int(match[2]), len(data) - 1) if match[2] else len(data) - 1
+        if start >= len(data) or end < start:
+            return _error(416, f"range {match[0]} selects no byte of {len(data)}")
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        data, status_code = data[start : end + 1], 206
     cut_file = videos / f"{video_id}.cut"
     cut = int(cut_file.read_text()) if cut_file.is_file() else None
     hold = videos / f"{video_id}.hold"
     body = _chunks(data, cut, hold if hold.is_file() else None, videos / f"{video_id}.release")
-    return StreamingResponse(body, media_type="application/octet-stream")
+    return StreamingResponse(body, status_code=status_code, media_type="application/octet-stream", headers=headers)
+
+
+async def index(request: Request) -> Response:
+    path = _stream_file(request)
+    if isinstance(path, Response):
+        return path
+    with path.open("rb") as file:
+        packets = packet_offsets(file)
+    return JSONResponse({
+        "header_bytes": packets.header_size, "frame_count": packets.header.frame_count,
+        "fps_num": packets.header.fps.numerator, "fps_den": packets.header.fps.denominator,
+        "keyframes": [{"frame": frame, "offset": packets.offsets[frame]} for frame in packets.keyframes],
+    })
 
 
 def build_app(root: Path) -> Starlette:
@@ -144,6 +183,7 @@ def build_app(root: Path) -> Starlette:
             Route("/{site}/v1/bundles/{sha256}", bundle_manifest_by_sha256),
             Route("/{site}/v1/bundles/{sha256}/{name}", bundle_file_by_sha256),
             Route("/{site}/v1/videos/{video_id}/stream", stream),
+            Route("/{site}/v1/videos/{video_id}/index", index),
         ]
     )
     app.state.root = root

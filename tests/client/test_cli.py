@@ -157,3 +157,28 @@ def test_bundle_command_prints_folder(site, tiny_bundle, tmp_path, capsys):
 def test_format_stats_without_output():
     stats = PlaybackStats(frames=10, bytes_received=2048, seconds=2.0)
     assert format_stats(stats, None) == "decoded 10 frames in 2.00 s (5.0 frames/s), received 2048 bytes"
+
+
+def test_play_start_decodes_tail(site, encoded_clip, tmp_path):
+    output = tmp_path / "tail.mp4"
+    result = run_command(
+        "play", site.stream_url(), "-o", str(output), "--start", "0.1",
+        "--cache-dir", str(tmp_path / "c"), "--threads", "1",
+    )
+    # 0.1 s at 30000/1001 frames/s falls in frame 2, so frames 2 to N - 1 are decoded.
+    expected = encoded_clip.header.frame_count - 2
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"decoded {expected} frames in ")
+    assert len(list(read_frames(output))) == expected
+
+
+def test_play_start_past_end_exits_1(site, encoded_clip, tmp_path, capsys):
+    status = main(["play", site.stream_url(), "--start", "100", "--cache-dir", str(tmp_path / "c")])
+    assert status == 1
+    assert "start time 100.0 s is past the end of the video" in capsys.readouterr().err
+
+
+def test_play_negative_start_exits_2(tmp_path):
+    result = run_command("play", "http://127.0.0.1:1/v1/videos/x", "--start", "-1")
+    assert result.returncode == 2
+    assert "invalid start time -1" in result.stderr

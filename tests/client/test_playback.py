@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from latentcast_client.bundle import DECODER_FILE
-from latentcast_client.errors import BundleError, ServerError, StreamError
+from latentcast_client.errors import BundleError, ServerError, StartTimeError, StreamError
 from latentcast_client.playback import FrameWindow, Player, decode_file, gui_unavailable_reason, play
 from latentcast_client.player import PlaybackStats
 from latentcast_client.video import read_frames
@@ -216,3 +216,58 @@ def test_empty_stream_writes_no_file(tiny_bundle, encoded_clip, tmp_path, caplog
     assert stats.frames == 0
     assert not (tmp_path / "empty.mp4").exists()
     assert "contains no frame" in caplog.text
+
+
+def test_frames_from_start_time(player, site, encoded_clip):
+    # 0.1 s at 30000/1001 frames/s is frame 2.997, so playback starts at frame 2.
+    frames = list(player.frames(site.stream_url(), start_seconds=0.1))
+    assert_frames_match(frames, encoded_clip.reference[2:])
+
+
+def test_play_from_start_writes_tail(player, site, encoded_clip, tmp_path):
+    output = tmp_path / "tail.mp4"
+    stats = player.play(site.stream_url(), output, start=0.1)
+    count = encoded_clip.header.frame_count
+    assert stats.frames == count - 2
+    assert stats.first_frame == 2
+    assert len(list(read_frames(output))) == count - 2
+
+
+def test_play_from_start_uses_ranges(player, site, encoded_clip):
+    player.play(f"{site.url}/v1/videos/clip", start=0.1)
+    header_bytes = len(encoded_clip.header.pack())
+    offset = packet_spans(encoded_clip.data, encoded_clip.header)[2][0]
+    stream_path = f"/{site.path.name}/v1/videos/clip/stream"
+    assert f"GET /{site.path.name}/v1/videos/clip/index" in site.requests()
+    assert f"GET {stream_path} bytes=0-{header_bytes - 1}" in site.requests()
+    assert f"GET {stream_path} bytes={offset}-" in site.requests()
+    assert f"GET {stream_path}" not in site.requests()
+
+
+def test_play_start_zero_skips_index(player, site):
+    player.play(site.stream_url(), start=0.0)
+    assert f"GET /{site.path.name}/v1/videos/clip/index" not in site.requests()
+
+
+def test_play_start_at_last_frame(player, site, encoded_clip):
+    count = encoded_clip.header.frame_count
+    last_frame_time = float((count - 1) / encoded_clip.header.fps) + 0.001
+    stats = player.play(site.stream_url(), start=last_frame_time)
+    assert stats.frames == 1
+
+
+def test_play_start_past_end_raises(player, site, encoded_clip):
+    duration = float(encoded_clip.header.frame_count / encoded_clip.header.fps)
+    with pytest.raises(StartTimeError, match=f"which lasts {duration:.3f} s"):
+        player.play(site.stream_url(), start=duration)
+
+
+def test_play_negative_start_raises(player, site):
+    with pytest.raises(StartTimeError, match="invalid start time -1.0 s"):
+        player.play(site.stream_url(), start=-1.0)
+
+
+def test_play_start_not_encoded_raises(player, site):
+    (site.path / "videos" / "clip.status").write_text("encoding")
+    with pytest.raises(ServerError, match="downloading the stream index failed"):
+        player.play(site.stream_url(), start=0.1)

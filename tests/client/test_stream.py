@@ -21,6 +21,7 @@ from latentcast_client.stream import (
     StreamWriter,
     fps_fraction,
     iter_packets,
+    packet_offsets,
 )
 
 from .streams import damage_packet, header_size, packet_spans
@@ -250,3 +251,96 @@ def test_header_starts_with_magic():
 )
 def test_fps_fraction(fps, expected):
     assert fps_fraction(fps) == expected
+
+
+SEEK_PAYLOADS = [bytes([number]) * (number * 7 + 1) for number in range(6)]
+
+
+def test_packet_offsets_match_packet_spans():
+    data = make_stream(SEEK_PAYLOADS)
+    header = make_header(len(SEEK_PAYLOADS))
+    index = packet_offsets(io.BytesIO(data))
+    assert index.header_size == header_size(header)
+    assert index.offsets == [start for start, _ in packet_spans(data, header)]
+    assert index.keyframes == list(range(len(SEEK_PAYLOADS)))
+    assert index.header == header
+
+
+def test_packet_offsets_empty_stream():
+    index = packet_offsets(io.BytesIO(make_stream([])))
+    assert index.offsets == []
+    assert index.keyframes == []
+
+
+def test_packet_offsets_truncated_payload_raises():
+    data = make_stream(SEEK_PAYLOADS)
+    with pytest.raises(StreamError, match="stream truncated: packet 5"):
+        packet_offsets(io.BytesIO(data[:-1]))
+
+
+def test_packet_offsets_truncated_head_raises():
+    data = make_stream(SEEK_PAYLOADS)
+    last = packet_spans(data, make_header(len(SEEK_PAYLOADS)))[-1][0]
+    with pytest.raises(StreamError, match="the head of packet 5"):
+        packet_offsets(io.BytesIO(data[: last + 3]))
+
+
+def test_packet_offsets_trailing_bytes_raise():
+    with pytest.raises(StreamError, match="3 unexpected bytes"):
+        packet_offsets(io.BytesIO(make_stream(SEEK_PAYLOADS) + b"xyz"))
+
+
+def test_packet_offsets_bad_magic_raises():
+    with pytest.raises(StreamError, match="not a latentcast stream"):
+        packet_offsets(io.BytesIO(b"XXXX" + make_stream(SEEK_PAYLOADS)[4:]))
+
+
+def test_packet_offsets_wrong_index_raises():
+    data = bytearray(make_stream(SEEK_PAYLOADS))
+    start = packet_spans(bytes(data), make_header(len(SEEK_PAYLOADS)))[2][0]
+    struct.pack_into("<I", data, start + 1, 7)
+    with pytest.raises(StreamError, match="packet 2 carries frame index 7"):
+        packet_offsets(io.BytesIO(bytes(data)))
+
+
+@pytest.mark.parametrize("first", [0, 1, 3, 5, 6])
+def test_reader_from_first_index(first):
+    data = make_stream(SEEK_PAYLOADS)
+    index = packet_offsets(io.BytesIO(data))
+    tail = data[index.offsets[first] :] if first < len(SEEK_PAYLOADS) else b""
+    reader = StreamReader(first_index=first)
+    packets = reader.feed(data[: index.header_size])
+    for start in range(0, len(tail), 5):
+        packets += reader.feed(tail[start : start + 5])
+    reader.finish()
+    assert [packet.index for packet in packets] == list(range(first, len(SEEK_PAYLOADS)))
+    assert [packet.payload for packet in packets] == SEEK_PAYLOADS[first:]
+
+
+def test_reader_first_index_mismatch_raises():
+    data = make_stream(SEEK_PAYLOADS)
+    index = packet_offsets(io.BytesIO(data))
+    reader = StreamReader(first_index=3)
+    reader.feed(data[: index.header_size])
+    with pytest.raises(StreamError, match="packet 3 carries frame index 2"):
+        reader.feed(data[index.offsets[2] :])
+
+
+def test_reader_first_index_truncated_raises():
+    data = make_stream(SEEK_PAYLOADS)
+    index = packet_offsets(io.BytesIO(data))
+    reader = StreamReader(first_index=2)
+    reader.feed(data[: index.header_size] + data[index.offsets[2] : index.offsets[4]])
+    with pytest.raises(StreamError, match="2 of 4 packets arrived"):
+        reader.finish()
+
+
+def test_reader_first_index_past_end_raises():
+    reader = StreamReader(first_index=7)
+    with pytest.raises(StreamError, match="cannot start at frame 7: the stream has 6 frames"):
+        reader.feed(make_stream(SEEK_PAYLOADS))
+
+
+def test_reader_negative_first_index_raises():
+    with pytest.raises(ValueError, match="invalid first frame index -1"):
+        StreamReader(first_index=-1)

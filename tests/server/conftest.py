@@ -30,10 +30,11 @@ SHORT_CLIP_FRAMES = 4
 
 @dataclass(frozen=True)
 class Upload:
-    """The 202 body of an upload, and the stream request made right after it, before any encode can finish."""
+    """The 202 body of an upload, and the stream and index requests made right after it, before any encode can finish."""
 
     created: httpx.Response
     early_stream: httpx.Response
+    early_index: httpx.Response | None = None
 
     @property
     def video_id(self) -> str:
@@ -100,7 +101,8 @@ def carphone_upload(client: httpx.Client, shared_data: Path) -> Upload:
     if created.status_code != 202:
         pytest.fail(f"upload of carphone.mp4 returned {created.status_code}: {created.text}")
     early_stream = client.get(f"/v1/videos/{created.json()['id']}/stream")
-    return Upload(created=created, early_stream=early_stream)
+    early_index = client.get(f"/v1/videos/{created.json()['id']}/index")
+    return Upload(created=created, early_stream=early_stream, early_index=early_index)
 
 
 @pytest.fixture(scope="session")

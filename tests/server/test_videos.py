@@ -96,6 +96,64 @@ def stream_range(client: httpx.Client, video_id: str, header: str, **extra_heade
     return client.get(f"/v1/videos/{video_id}/stream", headers={"Range": header, **extra_headers})
 
 
+@pytest.fixture(scope="module")
+def carphone_index(encoded_carphone: dict, client: httpx.Client) -> dict:
+    response = client.get(f"/v1/videos/{encoded_carphone['id']}/index")
+    if response.status_code != 200:
+        pytest.fail(f"index request returned {response.status_code}: {response.text}")
+    return response.json()
+
+
+def test_index_lists_every_frame(carphone_index: dict) -> None:
+    frames = [keyframe["frame"] for keyframe in carphone_index["keyframes"]]
+    assert carphone_index["frame_count"] == 120
+    assert frames == list(range(120))
+
+
+def test_index_offsets_increase(carphone_index: dict, full_stream: bytes) -> None:
+    offsets = [keyframe["offset"] for keyframe in carphone_index["keyframes"]]
+    assert all(later > earlier for earlier, later in zip(offsets, offsets[1:]))
+    assert offsets[0] == carphone_index["header_bytes"]
+    assert offsets[-1] < len(full_stream)
+
+
+def test_index_matches_stream_header(carphone_index: dict, full_stream: bytes) -> None:
+    reader = StreamReader()
+    reader.feed(full_stream[: carphone_index["header_bytes"]])
+    assert reader.header is not None
+    assert carphone_index["fps_num"] == reader.header.fps.numerator
+    assert carphone_index["fps_den"] == reader.header.fps.denominator
+
+
+@pytest.mark.parametrize("frame", [0, 1, 57, 119])
+def test_index_offset_range_parses_as_packet(
+    carphone_index: dict, encoded_carphone: dict, client: httpx.Client, frame: int
+) -> None:
+    header_bytes = carphone_index["header_bytes"]
+    offset = carphone_index["keyframes"][frame]["offset"]
+    header = stream_range(client, encoded_carphone["id"], f"bytes=0-{header_bytes - 1}")
+    tail = stream_range(client, encoded_carphone["id"], f"bytes={offset}-")
+    reader = StreamReader(first_index=frame)
+    packets = reader.feed(header.content) + reader.feed(tail.content)
+    reader.finish()
+    assert header.status_code == 206
+    assert tail.status_code == 206
+    assert packets[0].index == frame
+    assert len(packets) == 120 - frame
+
+
+def test_index_before_encoded_conflict(carphone_upload: Upload) -> None:
+    response = carphone_upload.early_index
+    assert response.status_code == 409
+    assert "its index is available once it is 'encoded'" in response.json()["detail"]
+
+
+def test_index_unknown_video_not_found(client: httpx.Client) -> None:
+    response = client.get(f"/v1/videos/{UNKNOWN_ID}/index")
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"video {UNKNOWN_ID} not found"
+
+
 def test_stream_full_accepts_ranges(encoded_carphone: dict, client: httpx.Client) -> None:
     response = client.get(f"/v1/videos/{encoded_carphone['id']}/stream")
     assert response.status_code == 200
