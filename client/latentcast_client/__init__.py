@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from latentcast_client.bundle import Bundle, load_bundle
 from latentcast_client.cache import BundleCache, default_cache_dir
 from latentcast_client.decoder import FrameDecoder
-from latentcast_client.errors import BundleError, LatentcastError, ServerError, StreamError
+from latentcast_client.errors import BundleError, LatentcastError, ServerError, StartTimeError, StreamError
 from latentcast_client.player import PlaybackStats, decode_chunks
 from latentcast_client.playback import Player, decode_file, play
 from latentcast_client.remote import fetch_bundle, parse_video_url
@@ -37,6 +37,7 @@ __all__ = [
     "PlaybackStats",
     "Player",
     "ServerError",
+    "StartTimeError",
     "StreamError",
     "StreamHeader",
     "StreamReader",

@@ -8,7 +8,7 @@ import latentcast_client
 
 EXPECTED = {
     "Bundle", "BundleCache", "BundleError", "FrameDecoder", "LatentcastError", "PlaybackStats", "Player",
-    "ServerError", "StreamError", "StreamHeader", "StreamReader", "StreamWriter", "VideoError", "VideoWriter",
+    "ServerError", "StartTimeError", "StreamError", "StreamHeader", "StreamReader", "StreamWriter", "VideoError", "VideoWriter",
     "__version__", "decode_chunks", "decode_file", "default_cache_dir", "fetch_bundle", "load_bundle",
     "parse_video_url", "play",
 }
