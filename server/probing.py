@@ -3,6 +3,8 @@
 The checks run from cheap to expensive: the container signature (415 when none
 matches), the container's declared sizes against the file size, a full decode
 with OpenCV that counts the frames, then the frame size and count limits (422).
+Between the size check and the decode, ffprobe reads the stream's properties and
+rotated, alpha, grey, over 8-bit and variable frame rate videos get 422.
 This decodes the whole file, so call it from a worker thread, not the event loop.
 """
 
@@ -12,6 +14,7 @@ import logging
 from pathlib import Path
 
 from latentcast.server.containers import HEAD_BYTES, find_truncation, identify_container
+from latentcast.server.properties import find_unsupported_property, read_stream_properties
 from latentcast.server.settings import Settings
 from latentcast_client.video import VideoError, VideoInfo, probe
 
@@ -52,6 +55,11 @@ def check_video(path: Path, filename: str, settings: Settings) -> VideoInfo:
         raise RejectedVideo(
             422, f"the uploaded file '{filename}' is a truncated {container} file: {truncation}; upload the whole file"
         )
+
+    properties = read_stream_properties(path)
+    problem = find_unsupported_property(properties) if properties is not None else None
+    if problem is not None:
+        raise RejectedVideo(422, f"the uploaded file '{filename}' cannot be encoded: {problem}")
 
     # NOTE: probe decodes every frame before the frame count is compared with max_frames,
     # so a long video over the limit costs a full decode before it is rejected.

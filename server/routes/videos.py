@@ -75,7 +75,8 @@ def _error_doc(description: str) -> dict:
         413: _error_doc("the upload is larger than max_upload_bytes"),
         415: _error_doc("not multipart/form-data, or the file matches no known video signature"),
         422: _error_doc(
-            "truncated or undecodable video, frame size or frame count over the limits, no 'file' field, "
+            "truncated or undecodable video, frame size or frame count over the limits, rotation metadata, "
+            "an alpha or single grey channel, over 8 bits per sample, a variable frame rate, no 'file' field, "
             "or an unknown quality level"
         ),
     },
