@@ -55,7 +55,7 @@ class FrameCodec(nn.Module):
         self._coder: LatentCoder | None = None
 
     def forward(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-        """Training pass: the rate uses noisy latents, the decoder sees rounded ones (straight-through).
+        """Run the training pass: the rate uses noisy latents, and the decoder gets rounded ones (straight-through).
 
         ``compute_dtype`` (e.g. torch.bfloat16) runs the transforms under autocast; the
         entropy model always runs in float32, since likelihoods far below 1e-3 lose

@@ -22,8 +22,8 @@ class GDN(nn.Module):
     """Generalized divisive normalization: ``y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)``.
 
     ``inverse=True`` multiplies instead of divides (IGDN, used in the decoder).
-    beta and gamma are stored as the square of their parameter so they stay
-    non-negative without projection; a small floor keeps the root away from zero.
+    beta and gamma are stored as the square of their parameter, so they stay
+    non-negative without projection. A small floor keeps the root away from zero.
     """
 
     def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6):

@@ -17,7 +17,7 @@ STOP_TIMEOUT_S = 30.0
 
 
 class ServerStartError(RuntimeError):
-    """The server process exited or did not answer /healthz in time."""
+    """The server process exited or did not respond to /healthz in time."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -62,7 +62,7 @@ class ServerProcess:
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise ServerStartError(f"server did not answer /healthz within {timeout_s:.0f} s:\n{self.log_text()}")
+        raise ServerStartError(f"server did not respond to /healthz within {timeout_s:.0f} s:\n{self.log_text()}")
 
     def stop(self) -> None:
         """Stop the server as Ctrl+C does, so its shutdown runs; kill it if that takes too long."""

@@ -279,7 +279,7 @@ class Player:
     ) -> PlaybackStats:
         """Decode a video or stream URL into ``output`` (mp4) and, with ``show``, a window; return the stats.
 
-        ``start`` is the start time in seconds (see ``frames``); the mp4 holds the frames from there on.
+        ``start`` is the start time in seconds (see ``frames``), and the mp4 contains the frames from there on.
         """
         stats = PlaybackStats()
         return render(self.frames(url, stats, start_seconds=start), stats, output, show=show, progress=progress)

@@ -1,7 +1,7 @@
 """Video file input and output with OpenCV, in RGB.
 
-OpenCV reads and writes BGR; this module is the one place that converts, so
-every other part of latentcast sees frames as uint8 RGB arrays (H, W, 3).
+OpenCV reads and writes BGR. This module is the one place that converts, so
+every other part of latentcast gets frames as uint8 RGB arrays (H, W, 3).
 """
 
 from __future__ import annotations

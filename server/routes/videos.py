@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
@@ -20,7 +21,7 @@ from latentcast.server.probing import RejectedVideo, check_video
 from latentcast.server.ranges import UnsatisfiableRange, parse_range
 from latentcast.server.routes.decoder import QualityQuery
 from latentcast.server.schemas import Video
-from latentcast.server.storage import VideoStatus, clean_filename, new_video_id
+from latentcast.server.storage import VideoRecord, VideoStatus, clean_filename, new_video_id
 from latentcast.server.stream_index import StreamIndex, cached_packet_index
 from latentcast.server.upload import FILE_FIELD, QUALITY_FIELD, ReceivedFile, receive_upload
 from latentcast_client.errors import StreamError
@@ -166,19 +167,12 @@ def read_video_stream(video: VideoDep, storage: StorageDep, range_header: RangeH
     with 200, as RFC 9110 section 14.2 allows. A request with If-Range also gets the whole stream,
     because this route sends no ETag or Last-Modified that the If-Range validator could match.
     """
-    if video.status is not VideoStatus.ENCODED:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"video {video.id} has status '{video.status.value}'; its stream is available once it is 'encoded'",
-        )
+    _require_encoded(video, "stream")
     path = storage.stream_path(video.id)
     try:
         file = open(path, "rb")
     except FileNotFoundError as exc:
-        logger.error("video %s is encoded but its stream file %s is missing", video.id, path)
-        raise HTTPException(
-            status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is missing on the server"
-        ) from exc
+        raise _missing_stream_file(video, path) from exc
     total = os.fstat(file.fileno()).st_size
     headers = {"Accept-Ranges": "bytes", "Content-Disposition": f'attachment; filename="{video.id}.lcs"'}
 
@@ -222,25 +216,35 @@ async def read_video_index(video: VideoDep, storage: StorageDep) -> StreamIndex:
     A client requests the header with ``Range: bytes=0-{header_bytes - 1}`` and then the packets
     from a keyframe on with ``Range: bytes={offset}-``.
     """
-    if video.status is not VideoStatus.ENCODED:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"video {video.id} has status '{video.status.value}'; its index is available once it is 'encoded'",
-        )
+    _require_encoded(video, "index")
     path = storage.stream_path(video.id)
     try:
         index = await run_in_threadpool(cached_packet_index, path)
     except FileNotFoundError as exc:
-        logger.error("video %s is encoded but its stream file %s is missing", video.id, path)
-        raise HTTPException(
-            status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is missing on the server"
-        ) from exc
+        raise _missing_stream_file(video, path) from exc
     except StreamError as exc:
         logger.error("the stream file %s of video %s cannot be indexed: %s", path, video.id, exc)
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is damaged: {exc}"
         ) from exc
     return StreamIndex.from_packet_index(index)
+
+
+def _require_encoded(video: VideoRecord, product: str) -> None:
+    """Raise 409 unless the video is encoded; ``product`` names what the request wants ("stream", "index")."""
+    if video.status is not VideoStatus.ENCODED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"video {video.id} has status '{video.status.value}'; its {product} is available once it is 'encoded'",
+        )
+
+
+def _missing_stream_file(video: VideoRecord, path: Path) -> HTTPException:
+    """Log an encoded video whose stream file is gone and return the 500 to raise for it."""
+    logger.error("video %s is encoded but its stream file %s is missing", video.id, path)
+    return HTTPException(
+        status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is missing on the server"
+    )
 
 
 class _FileStreamingResponse(StreamingResponse):
