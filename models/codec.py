@@ -3,6 +3,8 @@
 ``FrameCodec.forward`` is the training path (noisy latents, estimated rate).
 ``FrameCodec.encode_latents`` and ``decode_latents`` are the coding path:
 rounded latents, range-coded under frozen integer tables into real bytes.
+``FrameCodec.inter`` holds the residual tables of predicted frames, fitted after
+training (``inter.fit_inter_tables``) and saved in the weights file's metadata.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -21,9 +24,12 @@ from latentcast.models.entropy import FactorizedDensity, quantize
 from latentcast.models.levels import WEIGHTS_DIR, default_weights
 from latentcast.models.transforms import STRIDE, Decoder, Encoder, pad_to_stride
 from latentcast_client.entropy import EntropyTables, LatentCoder
+from latentcast_client.inter import InterCoder, InterTables
 
 # Shipped weights are stored in float16, half the size of float32.
 STORAGE_DTYPE = torch.float16
+# Key of the residual tables in the safetensors metadata.
+INTER_METADATA_KEY = "latentcast.inter_tables"
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,9 @@ class FrameCodec(nn.Module):
         self.g_a = Encoder(config.latent_channels, config.channels)
         self.g_s = Decoder(config.latent_channels, config.channels)
         self.prior = FactorizedDensity(config.latent_channels)
+        self.inter: InterTables | None = None  # None: the model codes keyframes only
         self._coder: LatentCoder | None = None
+        self._inter_coder: InterCoder | None = None
 
     def forward(self, x: torch.Tensor, compute_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
         """Run the training pass: the rate uses noisy latents, and the decoder gets rounded ones (straight-through).
@@ -81,14 +89,26 @@ class FrameCodec(nn.Module):
             self._coder = LatentCoder(self.entropy_tables())
         return self._coder
 
+    @property
+    def inter_coder(self) -> InterCoder | None:
+        """Range coder of P-frame residuals, or None when the model has no residual tables."""
+        if self._inter_coder is None and self.inter is not None:
+            self._inter_coder = InterCoder(self.inter)
+        return self._inter_coder
+
     def refresh_coder(self) -> None:
         self._coder = None
+        self._inter_coder = None
+
+    @torch.no_grad()
+    def analyze(self, frames: torch.Tensor) -> np.ndarray:
+        """Unrounded latents (B, M, h, w) as float32 for frames (B, 3, H, W) in [0, 1]."""
+        return self.g_a(pad_to_stride(frames.to(self.device))).float().cpu().numpy()
 
     @torch.no_grad()
     def encode_latents(self, frames: torch.Tensor) -> np.ndarray:
         """Rounded, table-clipped latents (B, M, h, w) as int32 for frames (B, 3, H, W) in [0, 1]."""
-        y = self.g_a(pad_to_stride(frames.to(self.device)))
-        latents = torch.round(y).to(torch.int64).cpu().numpy()
+        latents = np.round(self.analyze(frames)).astype(np.int64)
         return np.stack([self.coder.clip(latent) for latent in latents]).astype(np.int32)
 
     @torch.no_grad()
@@ -110,17 +130,20 @@ def _autocast(device_type: str, dtype: torch.dtype | None):
     return torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
-def save_model(model: FrameCodec, path: Path) -> None:
-    """Write ``path`` (safetensors weights) and ``path`` with suffix .json (config).
+def save_model(model: FrameCodec, path: Path, write_config: bool = True) -> None:
+    """Write ``path`` (safetensors weights) and, with ``write_config``, ``path`` with suffix .json (config).
 
     Weights are stored as STORAGE_DTYPE, and ``load_model`` returns them as float32.
-    The exact training state is in the training checkpoint instead.
+    The exact training state is in the training checkpoint instead. The residual
+    tables, when the model has them, go into the file's metadata.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().to(STORAGE_DTYPE).contiguous() for key, value in model.state_dict().items()}
-    save_file(state, str(path))
-    path.with_suffix(".json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
+    metadata = {INTER_METADATA_KEY: model.inter.to_json()} if model.inter is not None else None
+    save_file(state, str(path), metadata=metadata)
+    if write_config:
+        path.with_suffix(".json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
 
 
 def _weights_path(path: Path | str | None) -> Path:
@@ -137,6 +160,9 @@ def load_model(path: Path | str | None = None) -> FrameCodec:
         raise FileNotFoundError(f"model config {config_path} is missing; it is written beside the weights")
     model = FrameCodec(CodecConfig.from_dict(json.loads(config_path.read_text())))
     model.load_state_dict({key: value.float() for key, value in load_file(str(path)).items()})
+    with safe_open(str(path), framework="pt") as weights:
+        inter = (weights.metadata() or {}).get(INTER_METADATA_KEY)
+    model.inter = InterTables.from_json(inter) if inter is not None else None
     return model.eval()
 
 

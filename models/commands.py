@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from latentcast.models.encode import encode_video
+from latentcast.models.gop import GopConfig
 from latentcast.models.export import export_bundle
 from latentcast.models.codec import load_model, model_id
 from latentcast.models.levels import weights_dir_from_env
@@ -50,6 +51,11 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> None:
         help="weights (.safetensors) outside the levels; overrides --quality, and the stream records quality 0",
     )
     parser.add_argument("--no-psnr", action="store_true", help="skip decoding each frame to measure PSNR")
+    defaults = GopConfig()
+    parser.add_argument("--keyint", type=int, default=defaults.keyint,
+                        help="a keyframe at least every this many frames; 1 codes every frame alone")
+    parser.add_argument("--scenecut", type=float, default=defaults.scenecut,
+                        help="code a keyframe where a P-frame would need this fraction of its bytes or more")
 
 
 def _weights_dir(args: argparse.Namespace) -> Path | None:
@@ -60,6 +66,7 @@ def run_encode(args: argparse.Namespace) -> int:
     if args.model is not None and args.quality is not None:
         logger.warning("--quality %d is ignored because --model %s is given", args.quality, args.model)
     try:
+        gop = GopConfig(keyint=args.keyint, scenecut=args.scenecut)
         codec = prepare_codec(args.model, quality=args.quality, weights_dir=_weights_dir(args))
     except (FileNotFoundError, ValueError) as exc:
         # An unknown level (UnknownQualityError is a ValueError), or a missing or invalid weights folder.
@@ -73,13 +80,14 @@ def run_encode(args: argparse.Namespace) -> int:
         stats = encode_video(
             codec.model, args.input, out, codec.bundle.sha256, codec.model_id, info=info,
             measure_psnr=not args.no_psnr, progress=lambda done, total: bar.update(done - bar.n),
-            quality=codec.quality,
+            quality=codec.quality, gop=gop,
         )
     bar.close()
     psnr_text = f"{stats.psnr:.2f} dB" if stats.psnr is not None else "not measured"
     print(
         f"{args.output}: {stats.frames} frames {stats.width}x{stats.height}, quality {codec.quality}, "
-        f"{stats.bytes} bytes, {stats.bpp:.4f} bpp, PSNR {psnr_text}, {stats.encode_fps:.1f} frames/s"
+        f"{stats.bytes} bytes, {stats.bpp:.4f} bpp, PSNR {psnr_text}, {stats.encode_fps:.1f} frames/s, "
+        f"{stats.keyframes} keyframes ({stats.scene_cuts} at scene cuts)"
     )
     return 0
 

@@ -82,11 +82,11 @@ class FactorizedDensity(nn.Module):
             high = int(np.searchsorted(cumulative, cumulative[-1] - tail_mass))
             high = min(max(high, low), len(grid) - 1)
             offsets.append(int(grid[low]))
-            frequencies.append(_to_frequencies(channel_pmf[low : high + 1]))
+            frequencies.append(to_frequencies(channel_pmf[low : high + 1]))
         return EntropyTables(offsets=offsets, frequencies=frequencies)
 
 
-def _to_frequencies(pmf: np.ndarray) -> list[int]:
+def to_frequencies(pmf: np.ndarray) -> list[int]:
     """Quantize a pmf to positive integers that sum to exactly 2**FREQUENCY_BITS."""
     total = 1 << FREQUENCY_BITS
     if len(pmf) > total // 2:

@@ -1,4 +1,4 @@
-"""Export of the decoder bundle: ONNX synthesis transform, entropy tables, manifest."""
+"""Export of the decoder bundle: ONNX synthesis transform, entropy tables, residual tables, manifest."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from latentcast.models.codec import FrameCodec
 from latentcast.models.transforms import STRIDE
-from latentcast_client.bundle import DECODER_FILE, TABLES_FILE, Bundle, load_bundle, write_manifest
+from latentcast_client.bundle import DECODER_FILE, INTER_FILE, TABLES_FILE, Bundle, load_bundle, write_manifest
 from latentcast_client.stream import FORMAT_VERSION
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ def export_bundle(model: FrameCodec, folder: Path, model_id: str) -> Bundle:
     try:
         export_decoder_onnx(model, staging / DECODER_FILE)
         (staging / TABLES_FILE).write_text(model.entropy_tables().to_json())
+        if model.inter is not None:
+            (staging / INTER_FILE).write_text(model.inter.to_json())
         write_manifest(staging, model_id, model.config.latent_channels, STRIDE, FORMAT_VERSION)
         if folder.exists():
             shutil.rmtree(folder)

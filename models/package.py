@@ -71,6 +71,8 @@ def _prepare(weights: Path, cache_dir: Path | None, quality: int) -> CodecPackag
         # garbage, so such a bundle is exported again.
         if bundle.tables() != model.entropy_tables():
             raise BundleError("its entropy tables differ from the model's")
+        if bundle.inter_tables() != model.inter:
+            raise BundleError("its residual tables differ from the model's")
     except BundleError as exc:
         if folder.exists():
             logger.warning("re-exporting bundle %s: %s", identifier, exc)

@@ -30,6 +30,7 @@ from latentcast.models.distributed import (
     process_group,
     rank_device,
 )
+from latentcast.models.inter import fit_inter_tables
 from latentcast.models.transforms import pad_to_stride
 from latentcast_client.metrics import bits_per_pixel, psnr
 
@@ -205,6 +206,7 @@ def _train(config: TrainConfig, resume: Path | None, device: torch.device, conte
     model.eval()
     model.refresh_coder()
     if is_main:
+        model.inter = fit_inter_tables(model, [clip.train for clip in clips])
         save_model(model, out / "model.safetensors")
         logger.info("wrote %s", out / "model.safetensors")
     return model

@@ -1,10 +1,12 @@
 """The decoder bundle: what a player downloads once to decode every stream of a model.
 
-A bundle is a folder of three files::
+A bundle is a folder of these files::
 
     manifest.json   format versions, model id, latent layout, and the sha256 of each file below
     decoder.onnx    synthesis transform: float32 latent (1, C, h, w) -> RGB (1, 3, 16h, 16w) in [0, 1]
     entropy.json    integer frequency tables of the latent (see ``entropy.EntropyTables``)
+    inter.json      optional: residual tables of predicted frames (see ``inter.InterTables``);
+                    a bundle without it decodes streams of keyframes only
 
 The bundle's identity is the sha256 of manifest.json's bytes; each stream header
 carries it, so a player can tell a stream needs a different bundle.
@@ -19,12 +21,15 @@ from pathlib import Path
 
 from latentcast_client.entropy import EntropyTables
 from latentcast_client.errors import BundleError
+from latentcast_client.inter import InterTables
 
 BUNDLE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 DECODER_FILE = "decoder.onnx"
 TABLES_FILE = "entropy.json"
+INTER_FILE = "inter.json"
 BUNDLE_FILES = (DECODER_FILE, TABLES_FILE)
+OPTIONAL_FILES = (INTER_FILE,)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -39,6 +44,10 @@ class Manifest:
     stream_format_version: int
     files: dict[str, str]
     format_version: int = BUNDLE_FORMAT_VERSION
+
+    def listed_files(self) -> tuple[str, ...]:
+        """Return the bundle files this manifest covers: the required ones, then the optional ones it lists."""
+        return BUNDLE_FILES + tuple(name for name in OPTIONAL_FILES if name in self.files)
 
     def to_bytes(self) -> bytes:
         data = {
@@ -97,11 +106,27 @@ class Bundle:
             )
         return tables
 
+    def inter_tables(self) -> InterTables | None:
+        """Load the residual tables of predicted frames, or return None for a keyframe-only bundle."""
+        if INTER_FILE not in self.manifest.files:
+            return None
+        tables = InterTables.from_json((self.path / INTER_FILE).read_text())
+        if tables.channels != self.manifest.latent_channels:
+            raise BundleError(
+                f"residual tables have {tables.channels} channels but the manifest declares "
+                f"{self.manifest.latent_channels}"
+            )
+        return tables
+
+
+def _listed_files(folder: Path) -> tuple[str, ...]:
+    return BUNDLE_FILES + tuple(name for name in OPTIONAL_FILES if (folder / name).is_file())
+
 
 def write_manifest(folder: Path, model_id: str, latent_channels: int, stride: int, stream_format_version: int) -> str:
     """Hash the bundle files in ``folder``, write manifest.json, return the bundle's sha256."""
     files = {}
-    for name in BUNDLE_FILES:
+    for name in _listed_files(folder):
         path = folder / name
         if not path.is_file():
             raise BundleError(f"cannot write a manifest: {path} is missing")
@@ -126,7 +151,7 @@ def load_bundle(folder: Path | str, expected_sha256: str | None = None) -> Bundl
     if expected_sha256 is not None and digest != expected_sha256:
         raise BundleError(f"bundle manifest sha256 is {digest}, expected {expected_sha256}: wrong or altered bundle")
     manifest = Manifest.from_bytes(data)
-    for name in BUNDLE_FILES:
+    for name in manifest.listed_files():
         path = folder / name
         if not path.is_file():
             raise BundleError(f"bundle file {name} is missing from {folder}")

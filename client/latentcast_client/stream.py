@@ -1,6 +1,7 @@
 """The latentcast code stream (.lcs): a header, then one packet per frame.
 
-All integers are little-endian. Layout, format version 1::
+All integers are little-endian. Layout, format version 2 (version 1 is the same with
+keyframes only; players read both)::
 
     header
       magic          4 bytes   b"LCST"
@@ -21,7 +22,12 @@ All integers are little-endian. Layout, format version 1::
       index          u32       frame number, counting from 0
       length         u32       payload bytes
       crc            u32       CRC-32 of type, index, length and payload
-      payload        length bytes: the range-coded latent (see ``entropy``)
+      payload        length bytes: for INTRA, the range-coded latent (see ``entropy``); for
+                     PREDICTED, the range-coded residual against the previous frame's latent
+                     (see ``inter``)
+
+A PREDICTED packet decodes only after the packet before it, so a player starts at an
+INTRA packet (a keyframe); ``PacketIndex.keyframes`` lists them.
 
 ``packet_offsets`` indexes a stream file by reading only the header and the packet heads,
 so a player can request the bytes from any packet on.
@@ -44,7 +50,8 @@ from fractions import Fraction
 from latentcast_client.errors import StreamError
 
 MAGIC = b"LCST"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 # Upper bound on one packet's payload; a larger length field means a damaged packet.
 MAX_PAYLOAD = 64 << 20
 # The quality field is a u8; 0 marks a stream whose model is not one of the numbered levels.
@@ -57,6 +64,7 @@ _CRC = struct.Struct("<I")
 
 class PacketType(IntEnum):
     INTRA = 1  # a frame coded alone: decodable without any other packet
+    PREDICTED = 2  # a residual against the previous frame's latent
 
 
 @dataclass(frozen=True)
@@ -164,9 +172,10 @@ class StreamReader:
         magic, version, quality, width, height, fps_num, fps_den, frames, bundle, id_len = (
             _HEADER_FIXED.unpack_from(self._buffer)
         )
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise StreamError(
-                f"stream format version {version} is not supported; this player reads version {FORMAT_VERSION}. "
+                f"stream format version {version} is not supported; this player reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}. "
                 "Upgrade latentcast-client."
             )
         end = _HEADER_FIXED.size + id_len

@@ -16,7 +16,7 @@ from latentcast.models.bench.clips import default_clips, resolve_clips
 from latentcast.models.bench.metrics import BD_METHODS
 from latentcast.models.bench.report import write_report
 from latentcast.models.bench.results import BenchError, load_results, save_results
-from latentcast.models.bench.runner import ALL_CODECS, BenchConfig, check_codecs, run_benchmark
+from latentcast.models.bench.runner import ALL_CODECS, LEARNED_CODECS, BenchConfig, check_codecs, run_benchmark
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def _parse_settings(entries: list[str] | None) -> dict[str, list[str]]:
         codec, separator, values = entry.partition("=")
         if not separator or not values:
             raise BenchError(f"--settings {entry!r} is invalid; write CODEC=V1,V2, e.g. x264-medium=23,28")
-        if codec == "latentcast":
-            raise BenchError("latentcast has no settings to sweep; give one --model per quality level instead")
+        if codec in LEARNED_CODECS:
+            raise BenchError(f"{codec} has no settings to sweep; give one --model per quality level instead")
         check_codecs([codec])
         settings[codec] = _split([values])
     return settings

@@ -11,6 +11,7 @@ from latentcast.models.bench.clips import Clip
 from latentcast.models.bench.ffmpeg import mean_psnr
 from latentcast.models.bench.results import RDPoint
 from latentcast.models.encode import encode_video
+from latentcast.models.gop import GopConfig
 from latentcast.models.package import CodecPackage
 from latentcast_client.metrics import bits_per_pixel
 from latentcast_client.player import PlaybackStats, decode_chunks
@@ -45,8 +46,13 @@ class _TimedFrames:
             self.seconds += time.perf_counter() - start
 
 
-def run_latentcast(package: CodecPackage, clip: Clip, workdir: Path, threads: int = 0) -> RDPoint:
+def run_latentcast(
+    package: CodecPackage, clip: Clip, workdir: Path, threads: int = 0, gop: GopConfig = GopConfig(),
+    codec: str = "latentcast",
+) -> RDPoint:
     """Encode the clip's reference frames with one model, then decode the stream as the player does.
+
+    ``gop`` sets the frame types (``GopConfig(keyint=1)``: keyframes only); ``codec`` names the series.
 
     PSNR is measured on the player's frames, so it includes everything between the
     encoder and the screen (entropy coding, the exported ONNX decoder). Encode
@@ -59,7 +65,8 @@ def run_latentcast(package: CodecPackage, clip: Clip, workdir: Path, threads: in
     stream_path = workdir / f"{clip.name}-{package.model_id}.lcs"
     with open(stream_path, "wb") as out:
         stats = encode_video(
-            package.model, clip.path, out, package.bundle.sha256, package.model_id, info=info, measure_psnr=False
+            package.model, clip.path, out, package.bundle.sha256, package.model_id, info=info, measure_psnr=False,
+            gop=gop,
         )
     size = stream_path.stat().st_size
     decoded = _TimedFrames(
@@ -69,7 +76,7 @@ def run_latentcast(package: CodecPackage, clip: Clip, workdir: Path, threads: in
     stream_path.unlink()
     logger.debug("%s: latentcast %s wrote %d bytes (encoder counted %d)", clip.name, package.model_id, size, stats.bytes)
     return RDPoint(
-        codec="latentcast", setting=package.model_id, frames=frames, bytes=size,
+        codec=codec, setting=package.model_id, frames=frames, bytes=size,
         bpp=bits_per_pixel(size, width, height, frames), psnr=quality, encode_fps=stats.encode_fps,
         decode_fps=frames / decoded.seconds if decoded.seconds > 0 else None,
     )

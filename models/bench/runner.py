@@ -19,12 +19,16 @@ from latentcast.models.bench.ffmpeg import (
 )
 from latentcast.models.bench.learned import run_latentcast
 from latentcast.models.bench.results import BenchError, BenchRun, ClipResult
+from latentcast.models.gop import GopConfig
 from latentcast.models.package import prepare_codec
 
 logger = logging.getLogger(__name__)
 
 LEARNED = "latentcast"
-ALL_CODECS = (LEARNED, *CODECS)
+# The same models with a keyframe on every frame: what prediction across frames adds.
+LEARNED_INTRA = "latentcast-intra"
+LEARNED_CODECS = (LEARNED, LEARNED_INTRA)
+ALL_CODECS = (*LEARNED_CODECS, *CODECS)
 
 
 @dataclass
@@ -55,7 +59,7 @@ def _usable_codecs(config: BenchConfig, ffmpeg: str, explicit: bool) -> tuple[li
     encoders = available_encoders(ffmpeg)
     usable, skipped = [], {}
     for codec in config.codecs:
-        if codec != LEARNED and CODECS[codec].encoder not in encoders:
+        if codec not in LEARNED_CODECS and CODECS[codec].encoder not in encoders:
             reason = f"this ffmpeg has no {CODECS[codec].encoder} encoder"
             if explicit:
                 raise BenchError(f"cannot run {codec}: {reason}; {INSTALL_HINT}, or leave {codec} out of --codecs")
@@ -84,7 +88,8 @@ def run_benchmark(config: BenchConfig, explicit_codecs: bool = False) -> BenchRu
     ffmpeg = find_ffmpeg()
     version = ffmpeg_version(ffmpeg)
     codecs, skipped = _usable_codecs(config, ffmpeg, explicit_codecs)
-    packages = [prepare_codec(model) for model in config.models] if LEARNED in codecs else []
+    learned = [codec for codec in LEARNED_CODECS if codec in codecs]
+    packages = [prepare_codec(model) for model in config.models] if learned else []
     run = BenchRun(
         command=config.command, date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         machine=platform.platform(), cpu_count=os.cpu_count() or 0, ffmpeg_version=version,
@@ -95,12 +100,13 @@ def run_benchmark(config: BenchConfig, explicit_codecs: bool = False) -> BenchRu
         for path in config.clips:
             clip = load_clip(path, config.max_frames)
             result = _clip_result(clip)
-            jobs = [(codec, setting) for codec in codecs if codec != LEARNED
+            jobs = [(codec, setting) for codec in codecs if codec not in LEARNED_CODECS
                     for setting in config.settings.get(codec, CODECS[codec].settings)]
-            jobs += [(LEARNED, package) for package in packages]
+            jobs += [(codec, package) for codec in learned for package in packages]
             for codec, setting in tqdm(jobs, desc=clip.name, unit="encode"):
-                if codec == LEARNED:
-                    point = run_latentcast(setting, clip, Path(workdir), config.threads)
+                if codec in LEARNED_CODECS:
+                    gop = GopConfig(keyint=1) if codec == LEARNED_INTRA else GopConfig()
+                    point = run_latentcast(setting, clip, Path(workdir), config.threads, gop, codec)
                 else:
                     point = runner.encode(CODECS[codec], setting, clip.path, clip.frames)
                 logger.debug("%s %s %s: %.4f bpp, %.2f dB", clip.name, codec, point.setting, point.bpp, point.psnr)

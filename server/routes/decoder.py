@@ -14,14 +14,14 @@ from fastapi.responses import FileResponse
 
 from latentcast.models.package import CodecPackage
 from latentcast.server.deps import CodecsDep, quality_package
-from latentcast_client.bundle import BUNDLE_FILES, DECODER_FILE, MANIFEST, TABLES_FILE, sha256_hex
+from latentcast_client.bundle import DECODER_FILE, INTER_FILE, MANIFEST, TABLES_FILE, sha256_hex
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/decoder", tags=["decoder"])
 
 BUNDLE_SHA256_HEADER = "X-Bundle-Sha256"
-_MEDIA_TYPES = {DECODER_FILE: "application/octet-stream", TABLES_FILE: "application/json"}
+_MEDIA_TYPES = {DECODER_FILE: "application/octet-stream", TABLES_FILE: "application/json", INTER_FILE: "application/json"}
 
 # Read as text so that a non-integer gets the same 422 detail, with the valid levels, as an unknown level.
 QualityQuery = Annotated[
@@ -48,14 +48,15 @@ def manifest_response(package: CodecPackage, headers: dict[str, str] | None = No
 
 def file_response(package: CodecPackage, name: str, headers: dict[str, str] | None = None) -> FileResponse:
     """Return one bundle file named in the manifest; 404 for any other name."""
-    if name not in BUNDLE_FILES:
+    bundle = package.bundle
+    listed = bundle.manifest.listed_files()
+    if name not in listed:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
-            detail=f"no bundle file named '{name}'; the bundle files are {', '.join(BUNDLE_FILES)}",
+            detail=f"no bundle file named '{name}'; the bundle files are {', '.join(listed)}",
         )
-    # The path is built from the fixed name in BUNDLE_FILES, never from the request's text.
-    known_name = BUNDLE_FILES[BUNDLE_FILES.index(name)]
-    bundle = package.bundle
+    # The path is built from the fixed names of the manifest's files, never from the request's text.
+    known_name = listed[listed.index(name)]
     all_headers = {
         BUNDLE_SHA256_HEADER: bundle.sha256, "ETag": f'"{bundle.manifest.files[known_name]}"', **(headers or {})
     }
@@ -81,5 +82,5 @@ def read_decoder_manifest(codecs: CodecsDep, quality: QualityQuery = None) -> Re
     },
 )
 def read_decoder_file(name: str, codecs: CodecsDep, quality: QualityQuery = None) -> FileResponse:
-    """Download one file of a level's bundle (decoder.onnx or entropy.json)."""
+    """Download one file of a level's bundle (decoder.onnx, entropy.json, and inter.json where listed)."""
     return file_response(quality_package(codecs, quality), name)

@@ -26,6 +26,9 @@ from latentcast_client.stream import PacketType, StreamHeader, StreamWriter
 from latentcast_client.video import read_frames
 
 CLIP_FRAMES = 3
+# The clip with P-frames: keyframes at 0 and PREDICTED_KEYINT, P-frames between them.
+PREDICTED_FRAMES = 7
+PREDICTED_KEYINT = 4
 SERVER_START_SECONDS = 20.0
 
 
@@ -37,6 +40,7 @@ class EncodedClip:
     data: bytes
     latents: list[np.ndarray]  # int32 (C, h, w) per frame, as entropy-coded
     reference: list[np.ndarray]  # uint8 RGB (H, W, 3) per frame, from the torch decoder
+    types: list[PacketType]
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,18 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_codec():
+def tiny_codec(shared_data: Path):
+    """A random tiny model with residual tables fitted on a few carphone frames."""
     import torch
 
     from latentcast.models.codec import CodecConfig, FrameCodec
+    from latentcast.models.inter import fit_inter_tables
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    return FrameCodec(CodecConfig(latent_channels=8, channels=16)).eval()
+    model = FrameCodec(CodecConfig(latent_channels=8, channels=16)).eval()
+    model.inter = fit_inter_tables(model, [read_frames(shared_data / "carphone.mp4", limit=PREDICTED_FRAMES)])
+    return model
 
 
 @pytest.fixture(scope="session")
@@ -95,25 +103,42 @@ def clip_frames(shared_data: Path) -> list[np.ndarray]:
     return list(read_frames(shared_data / "carphone.mp4", limit=CLIP_FRAMES))
 
 
-@pytest.fixture(scope="session")
-def encoded_clip(tiny_codec, tiny_bundle: Bundle, clip_frames: list[np.ndarray]) -> EncodedClip:
+def encode_clip(model, bundle: Bundle, frames: list[np.ndarray], keyint: int) -> EncodedClip:
+    """Encode ``frames`` as the server does (GopEncoder), keeping what each packet must decode to."""
     from latentcast.models.data import to_frame, to_tensor
+    from latentcast.models.gop import GopConfig, GopEncoder
 
-    height, width = clip_frames[0].shape[:2]
+    height, width = frames[0].shape[:2]
     header = StreamHeader(
-        width=width, height=height, fps=Fraction(30000, 1001), frame_count=len(clip_frames),
-        bundle_sha256=tiny_bundle.sha256, model_id=tiny_bundle.manifest.model_id,
+        width=width, height=height, fps=Fraction(30000, 1001), frame_count=len(frames),
+        bundle_sha256=bundle.sha256, model_id=bundle.manifest.model_id,
     )
     buffer = io.BytesIO()
     writer = StreamWriter(buffer, header)
-    latents, reference = [], []
-    for frame in clip_frames:
-        latent = tiny_codec.encode_latents(to_tensor(frame))
-        writer.write(PacketType.INTRA, tiny_codec.coder.encode(latent[0]))
-        latents.append(latent[0])
-        reference.append(to_frame(tiny_codec.decode_latents(latent, height, width)[0]))
+    # scenecut 1.0: a P-frame whenever it is smaller than the keyframe, so the random model makes some.
+    coder = GopEncoder(model, GopConfig(keyint=keyint, scenecut=1.0))
+    latents, reference, types = [], [], []
+    for index, frame in enumerate(frames):
+        coded = coder.code(model.analyze(to_tensor(frame))[0], index)
+        writer.write(coded.type, coded.payload)
+        latents.append(coded.latent)
+        types.append(coded.type)
+        reference.append(to_frame(model.decode_latents(coded.latent[None], height, width)[0]))
     writer.close()
-    return EncodedClip(header=header, data=buffer.getvalue(), latents=latents, reference=reference)
+    return EncodedClip(header=header, data=buffer.getvalue(), latents=latents, reference=reference, types=types)
+
+
+@pytest.fixture(scope="session")
+def encoded_clip(tiny_codec, tiny_bundle: Bundle, clip_frames: list[np.ndarray]) -> EncodedClip:
+    """CLIP_FRAMES keyframes."""
+    return encode_clip(tiny_codec, tiny_bundle, clip_frames, keyint=1)
+
+
+@pytest.fixture(scope="session")
+def predicted_clip(tiny_codec, tiny_bundle: Bundle, shared_data: Path) -> EncodedClip:
+    """PREDICTED_FRAMES frames with a keyframe every PREDICTED_KEYINT frames and P-frames between."""
+    frames = list(read_frames(shared_data / "carphone.mp4", limit=PREDICTED_FRAMES))
+    return encode_clip(tiny_codec, tiny_bundle, frames, keyint=PREDICTED_KEYINT)
 
 
 def _free_port() -> int:

@@ -39,7 +39,7 @@ from starlette.routing import Route
 from latentcast_client.stream import packet_offsets
 
 CHUNK = 997  # an odd size, so chunk borders fall inside headers and packets
-BUNDLE_FILES = ("decoder.onnx", "entropy.json")
+BUNDLE_FILES = ("decoder.onnx", "entropy.json", "inter.json")
 
 
 def _error(status: int, detail: str) -> JSONResponse:

@@ -11,6 +11,8 @@ from latentcast_client.decoder import FrameDecoder
 from latentcast_client.errors import BundleError, StreamError
 from latentcast_client.stream import FORMAT_VERSION, Packet, PacketType, StreamReader
 
+from .conftest import PREDICTED_KEYINT
+
 
 @pytest.fixture(scope="module")
 def decoder(tiny_bundle) -> FrameDecoder:
@@ -61,3 +63,61 @@ def test_invalid_payload_reports_packet(decoder, encoded_clip):
     packet = Packet(type=PacketType.INTRA, index=4, payload=b"\xff" * 8)
     with pytest.raises(StreamError, match="packet 4 cannot be decoded"):
         decoder.decode_latent(packet, encoded_clip.header)
+
+
+@pytest.fixture(scope="module")
+def predicted_packets(predicted_clip) -> list[Packet]:
+    return StreamReader().feed(predicted_clip.data)
+
+
+def test_predicted_clip_has_p_frames(predicted_clip):
+    assert predicted_clip.types.count(PacketType.PREDICTED) >= 3
+
+
+def test_predicted_latents_decode_identically(tiny_bundle, predicted_clip, predicted_packets):
+    decoder = FrameDecoder(tiny_bundle, threads=1)
+    for packet, expected in zip(predicted_packets, predicted_clip.latents, strict=True):
+        np.testing.assert_array_equal(decoder.decode_latent(packet, predicted_clip.header), expected)
+
+
+def test_predicted_frames_match_torch_decoder(tiny_bundle, predicted_clip, predicted_packets):
+    decoder = FrameDecoder(tiny_bundle, threads=1)
+    for packet, expected in zip(predicted_packets, predicted_clip.reference, strict=True):
+        difference = np.abs(decoder.decode(packet, predicted_clip.header).astype(np.int16) - expected)
+        assert difference.max() <= 1
+
+
+def test_decoding_from_second_keyframe_matches(tiny_bundle, predicted_clip, predicted_packets):
+    decoder = FrameDecoder(tiny_bundle, threads=1)
+    for packet in predicted_packets[PREDICTED_KEYINT:]:
+        latent = decoder.decode_latent(packet, predicted_clip.header)
+    np.testing.assert_array_equal(latent, predicted_clip.latents[-1])
+
+
+def test_p_frame_without_reference_is_rejected(tiny_bundle, predicted_clip, predicted_packets):
+    decoder = FrameDecoder(tiny_bundle, threads=1)
+    with pytest.raises(StreamError, match="start decoding at a keyframe"):
+        decoder.decode_latent(predicted_packets[1], predicted_clip.header)
+
+
+def test_p_frame_after_gap_is_rejected(tiny_bundle, predicted_clip, predicted_packets):
+    decoder = FrameDecoder(tiny_bundle, threads=1)
+    decoder.decode_latent(predicted_packets[0], predicted_clip.header)
+    with pytest.raises(StreamError, match="frame 1 was not decoded before it"):
+        decoder.decode_latent(predicted_packets[2], predicted_clip.header)
+
+
+def test_p_frame_needs_residual_tables(tiny_bundle, predicted_clip, predicted_packets):
+    manifest = replace(tiny_bundle.manifest, files={k: v for k, v in tiny_bundle.manifest.files.items() if k != "inter.json"})
+    decoder = FrameDecoder(replace(tiny_bundle, manifest=manifest), threads=1)
+    decoder.decode_latent(predicted_packets[0], predicted_clip.header)
+    with pytest.raises(StreamError, match="no residual tables"):
+        decoder.decode_latent(predicted_packets[1], predicted_clip.header)
+
+
+def test_damaged_p_frame_payload_is_reported(tiny_bundle, predicted_clip, predicted_packets):
+    decoder = FrameDecoder(tiny_bundle, threads=1)
+    decoder.decode_latent(predicted_packets[0], predicted_clip.header)
+    damaged = replace(predicted_packets[1], payload=b"\xff" * 8)
+    with pytest.raises(StreamError, match="packet 1 cannot be decoded"):
+        decoder.decode_latent(damaged, predicted_clip.header)

@@ -49,4 +49,4 @@ def test_errors_share_base_class():
 
 
 def test_version_is_installed_version():
-    assert latentcast_client.__version__ == "0.1.0"
+    assert latentcast_client.__version__ == "0.2.0"

@@ -14,6 +14,7 @@ from latentcast_client.playback import FrameWindow, Player, decode_file, gui_una
 from latentcast_client.player import PlaybackStats
 from latentcast_client.video import read_frames
 
+from .conftest import PREDICTED_KEYINT
 from .stream_server import CHUNK
 from .streams import damage_packet, packet_spans
 
@@ -271,3 +272,17 @@ def test_play_start_not_encoded_raises(player, site):
     (site.path / "videos" / "clip.status").write_text("encoding")
     with pytest.raises(ServerError, match="downloading the stream index failed"):
         player.play(site.stream_url(), start=0.1)
+
+
+def test_start_inside_group_of_pictures_starts_at_its_keyframe(player, site, predicted_clip):
+    url = site.add_video("predicted", predicted_clip.data)
+    # Frame 6 (0.2 s) is a P-frame; the keyframe before it is frame PREDICTED_KEYINT.
+    stats = PlaybackStats()
+    frames = list(player.frames(url, start_seconds=0.2, stats=stats))
+    assert stats.first_frame == PREDICTED_KEYINT
+    assert_frames_match(frames, predicted_clip.reference[PREDICTED_KEYINT:])
+
+
+def test_predicted_clip_plays_whole(player, site, predicted_clip):
+    url = site.add_video("predicted", predicted_clip.data)
+    assert_frames_match(list(player.frames(url)), predicted_clip.reference)

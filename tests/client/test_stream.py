@@ -344,3 +344,26 @@ def test_reader_first_index_past_end_raises():
 def test_reader_negative_first_index_raises():
     with pytest.raises(ValueError, match="invalid first frame index -1"):
         StreamReader(first_index=-1)
+
+
+def test_packet_offsets_list_only_intra_packets_as_keyframes():
+    buffer = io.BytesIO()
+    writer = StreamWriter(buffer, make_header(4))
+    for packet_type in (PacketType.INTRA, PacketType.PREDICTED, PacketType.INTRA, PacketType.PREDICTED):
+        writer.write(packet_type, b"\x00" * 4)
+    writer.close()
+    assert packet_offsets(io.BytesIO(buffer.getvalue())).keyframes == [0, 2]
+
+
+def test_predicted_packet_round_trip():
+    packet = Packet(type=PacketType.PREDICTED, index=0, payload=b"abcd")
+    reader = StreamReader()
+    (read,) = reader.feed(make_header(1).pack() + packet.pack())
+    assert read == packet
+
+
+def test_version_1_stream_is_read():
+    data = make_stream(header=make_header(version=1))
+    reader, packets = read_all(data)
+    assert reader.header.version == 1
+    assert len(packets) == len(PAYLOADS)

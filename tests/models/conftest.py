@@ -37,3 +37,14 @@ def carphone_frames(clip_dir: Path) -> list[np.ndarray]:
 def tiny_model() -> FrameCodec:
     torch.manual_seed(0)
     return FrameCodec(CodecConfig(latent_channels=8, channels=16)).eval()
+
+
+@pytest.fixture(scope="session")
+def predictive_model(carphone_frames: list[np.ndarray]) -> FrameCodec:
+    """The tiny model with residual tables fitted on the carphone frames; do not change it."""
+    from latentcast.models.inter import fit_inter_tables
+
+    torch.manual_seed(0)
+    model = FrameCodec(CodecConfig(latent_channels=8, channels=16)).eval()
+    model.inter = fit_inter_tables(model, [carphone_frames])
+    return model

@@ -75,3 +75,17 @@ def test_model_id_changes_with_weights(tmp_path):
 def test_bundled_default_model_loads():
     model = load_model()
     assert model.config.latent_channels > 0
+
+
+def test_save_and_load_preserve_residual_tables(predictive_model, tmp_path):
+    save_model(predictive_model, tmp_path / "m.safetensors")
+    assert load_model(tmp_path / "m.safetensors").inter == predictive_model.inter
+
+
+def test_model_without_residual_tables_loads_without(tiny_model, tmp_path):
+    save_model(tiny_model, tmp_path / "m.safetensors")
+    assert load_model(tmp_path / "m.safetensors").inter is None
+
+
+def test_bundled_levels_have_residual_tables():
+    assert load_model().inter is not None

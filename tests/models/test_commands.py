@@ -5,7 +5,7 @@ import re
 import pytest
 
 from latentcast.server.cli import main
-from latentcast_client.stream import StreamReader
+from latentcast_client.stream import PacketType, StreamReader
 from latentcast_client.video import VideoWriter, read_frames
 
 
@@ -57,8 +57,9 @@ def level_streams(short_clip, tiny_levels_dir, bundle_cache, tmp_path, capsys):
     streams = {}
     for quality in (1, 2):
         out = tmp_path / f"q{quality}.lcs"
+        # Keyframes only: level 2 alone has P-frames, which would hide its larger latents.
         status = main(["encode", str(short_clip), "-o", str(out), "--quality", str(quality),
-                       "--weights-dir", str(tiny_levels_dir), "--no-psnr"])
+                       "--weights-dir", str(tiny_levels_dir), "--no-psnr", "--keyint", "1"])
         assert status == 0
         streams[quality] = out
     capsys.readouterr()
@@ -73,6 +74,24 @@ def read_header(path):
 
 def test_encode_levels_differ_in_size(level_streams):
     assert level_streams[1].stat().st_size < level_streams[2].stat().st_size
+
+
+def test_encode_keyint_one_writes_keyframes_only(level_streams):
+    packets = StreamReader().feed(level_streams[2].read_bytes())
+    assert {packet.type for packet in packets} == {PacketType.INTRA}
+
+
+def test_encode_writes_p_frames_by_default(short_clip, tiny_levels_dir, bundle_cache, tmp_path):
+    out = tmp_path / "p.lcs"
+    main(["encode", str(short_clip), "-o", str(out), "--quality", "2", "--weights-dir", str(tiny_levels_dir), "--no-psnr"])
+    assert PacketType.PREDICTED in {packet.type for packet in StreamReader().feed(out.read_bytes())}
+
+
+def test_encode_rejects_keyint_zero(short_clip, tiny_levels_dir, bundle_cache, tmp_path, capsys):
+    status = main(["encode", str(short_clip), "-o", str(tmp_path / "x.lcs"), "--keyint", "0",
+                   "--weights-dir", str(tiny_levels_dir)])
+    assert status == 2
+    assert "invalid keyframe interval 0" in capsys.readouterr().err
 
 
 def test_encode_level_recorded_in_header(level_streams):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from latentcast.models.encode import encode_video
-from latentcast_client.stream import StreamReader
+from latentcast.models.gop import GopConfig
+from latentcast_client.stream import PacketType, StreamReader
 from latentcast_client.video import VideoError, probe
 
 SHA = "ab" * 32
@@ -61,3 +62,17 @@ def test_encode_video_writes_quality_to_header(tiny_model, clip_dir, carphone_in
     reader = StreamReader()
     reader.feed(out.getvalue())
     assert reader.header.quality == 4
+
+
+def test_encode_video_writes_p_frames(predictive_model, clip_dir, carphone_info):
+    out = io.BytesIO()
+    encode_video(predictive_model, clip_dir / "carphone.mp4", out, SHA, "tiny", info=carphone_info,
+                 measure_psnr=False, gop=GopConfig(keyint=60, scenecut=1.0))
+    types = [packet.type for packet in StreamReader().feed(out.getvalue())]
+    assert types.count(PacketType.PREDICTED) == 5
+
+
+def test_encode_video_counts_keyframes(predictive_model, clip_dir, carphone_info):
+    stats = encode_video(predictive_model, clip_dir / "carphone.mp4", io.BytesIO(), SHA, "tiny", info=carphone_info,
+                         measure_psnr=False, gop=GopConfig(keyint=2, scenecut=1.0))
+    assert stats.keyframes == 3

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentcast.models.entropy import FactorizedDensity, _to_frequencies, quantize
+from latentcast.models.entropy import FactorizedDensity, to_frequencies, quantize
 from latentcast_client.entropy import FREQUENCY_BITS
 
 
@@ -37,7 +37,7 @@ def test_frequency_tables_cover_the_mode():
 
 def test_to_frequencies_rejects_too_many_symbols():
     with pytest.raises(ValueError, match="more than"):
-        _to_frequencies(np.ones(1 << FREQUENCY_BITS))
+        to_frequencies(np.ones(1 << FREQUENCY_BITS))
 
 
 def test_quantize_round_gives_integers():

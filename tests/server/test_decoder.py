@@ -77,3 +77,15 @@ def test_bundle_file_unknown_quality_rejected(client: httpx.Client) -> None:
     response = client.get(f"/v1/decoder/{BUNDLE_FILES[0]}", params={"quality": 7})
     assert response.status_code == 422
     assert response.json()["detail"] == "unknown quality level 7; the valid levels are 1, 2"
+
+
+def test_residual_tables_served_where_listed(client: httpx.Client) -> None:
+    manifest = Manifest.from_bytes(client.get("/v1/decoder", params={"quality": 2}).content)
+    response = client.get("/v1/decoder/inter.json", params={"quality": 2})
+    assert response.status_code == 200
+    assert hashlib.sha256(response.content).hexdigest() == manifest.files["inter.json"]
+
+
+def test_residual_tables_not_found_for_keyframe_only_level(client: httpx.Client) -> None:
+    response = client.get("/v1/decoder/inter.json", params={"quality": 1})
+    assert response.status_code == 404
