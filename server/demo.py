@@ -1,8 +1,10 @@
 """``latentcast demo``: the main job end to end on one machine.
 
-Starts the service on loopback with the embedded defaults, uploads a video,
-waits for the encode, streams the codes to the player package, writes the
-reconstruction and prints a report of measured sizes, quality and speed.
+Starts the service on loopback with the embedded defaults, creates an API key for
+this run, uploads a video with it and waits for the encode. Then it creates a signed
+link, streams the codes through that link to the player package as a customer's
+player would, writes the reconstruction and prints a report of measured sizes,
+quality and speed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import httpx
 import numpy as np
 
 from latentcast.models.levels import UnknownQualityError, discover_levels
+from latentcast.server.keys import create_key_with_command
 from latentcast.server.process import ServerProcess
 from latentcast_client import PlaybackStats, Player, VideoWriter
 from latentcast_client.metrics import psnr
@@ -27,32 +30,50 @@ from latentcast_client.video import probe, read_frames
 logger = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.5
+# The signed link only has to outlast the playback that follows its creation.
+LINK_SECONDS = 3600
 
 
-def upload(base_url: str, video: Path, quality: int | None = None) -> dict:
-    """Upload ``video`` to be encoded at level ``quality`` (None: the server's default level)."""
+def _key_headers(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def upload(base_url: str, video: Path, api_key: str, quality: int | None = None) -> dict:
+    """Upload ``video`` with ``api_key``, to be encoded at level ``quality`` (None: the server's default level)."""
     params = {"quality": quality} if quality is not None else None
     with open(video, "rb") as stream:
         response = httpx.post(
-            f"{base_url}/v1/videos", files={"file": (video.name, stream)}, params=params, timeout=600.0
+            f"{base_url}/v1/videos", files={"file": (video.name, stream)}, params=params,
+            headers=_key_headers(api_key), timeout=600.0,
         )
     if response.status_code >= 400:
         raise RuntimeError(f"upload of {video.name} rejected with {response.status_code}: {response.text}")
     return response.json()
 
 
-def wait_for_encode(base_url: str, video_id: str, timeout_s: float) -> dict:
+def create_signed_link(base_url: str, video_id: str, api_key: str, expires_in: int = LINK_SECONDS) -> str:
+    """Return a link that plays the video without a key for ``expires_in`` seconds."""
+    response = httpx.post(
+        f"{base_url}/v1/videos/{video_id}/links", json={"expires_in": expires_in}, headers=_key_headers(api_key),
+        timeout=10.0,
+    )
+    if response.status_code >= 400:
+        raise RuntimeError(f"signed link to video {video_id} rejected with {response.status_code}: {response.text}")
+    return response.json()["stream_url"]
+
+
+def wait_for_encode(base_url: str, video_id: str, timeout_s: float, api_key: str) -> dict:
     deadline = time.monotonic() + timeout_s
     last_progress = -1.0
     while time.monotonic() < deadline:
-        video = httpx.get(f"{base_url}/v1/videos/{video_id}", timeout=10.0).json()
+        video = httpx.get(f"{base_url}/v1/videos/{video_id}", headers=_key_headers(api_key), timeout=10.0).json()
         if video["status"] == "encoded":
             return video
         if video["status"] == "failed":
             raise RuntimeError(f"encode of video {video_id} failed: {video.get('error')}")
         progress = float(video.get("progress") or 0.0)
         if progress - last_progress >= 0.1:
-            logger.info("encoding %s: %.0f%%", video_id, 100 * progress)
+            logger.info("encoding video=%s: %.0f%%", video_id, 100 * progress)
             last_progress = progress
         time.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"video {video_id} not encoded after {timeout_s:.0f} s")
@@ -121,11 +142,12 @@ def run_main_job(
     with ServerProcess(data_dir, data_dir / "server.log") as server:
         base_url = server.base_url
         logger.info("server running at %s (data in %s)", base_url, data_dir)
-        created = upload(base_url, video, quality)
-        logger.info("uploaded %s as video %s, to be encoded at quality %d", video.name, created["id"],
+        api_key = create_key_with_command(server.env, data_dir, "latentcast demo")
+        created = upload(base_url, video, api_key, quality)
+        logger.info("uploaded %s as video=%s, to be encoded at quality %d", video.name, created["id"],
                     created["quality"])
-        encoded = wait_for_encode(base_url, created["id"], encode_timeout_s)
-        stream_url = f"{base_url}/v1/videos/{created['id']}/stream"
+        encoded = wait_for_encode(base_url, created["id"], encode_timeout_s, api_key)
+        stream_url = create_signed_link(base_url, created["id"], api_key)
         stats, player_psnr = play_and_measure(stream_url, video, output, work_dir / "player-cache", info.fps)
     return DemoReport(
         video=video, quality=int(encoded["quality"]), width=info.width, height=info.height, source_frames=info.frame_count,

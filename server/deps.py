@@ -1,4 +1,7 @@
-"""Route dependencies: the objects the lifespan puts on ``app.state``, as ``Annotated`` aliases."""
+"""Route dependencies: the objects the lifespan puts on ``app.state``, as ``Annotated`` aliases.
+
+The dependencies that check API keys and signed links are in ``auth``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from fastapi import Depends, HTTPException, Request, status
 from latentcast.models.levels import UnknownQualityError, parse_quality
 from latentcast.models.package import CodecPackage
 from latentcast.server.codecs import CodecRegistry
-from latentcast.server.jobs import EncodeWorkers
+from latentcast.server.jobs import JobRunner
+from latentcast.server.ratelimit import RateLimiter
 from latentcast.server.settings import Settings
-from latentcast.server.storage import Storage, VideoRecord
+from latentcast.server.storage import Storage
 
 
 def get_settings(request: Request) -> Settings:
@@ -22,7 +26,7 @@ def get_storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def get_workers(request: Request) -> EncodeWorkers:
+def get_workers(request: Request) -> JobRunner:
     return request.app.state.workers
 
 
@@ -30,21 +34,20 @@ def get_codecs(request: Request) -> CodecRegistry:
     return request.app.state.codecs
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    return request.app.state.rate_limiter
+
+
+def get_signing_secret(request: Request) -> bytes:
+    return request.app.state.signing_secret
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
-WorkersDep = Annotated[EncodeWorkers, Depends(get_workers)]
+WorkersDep = Annotated[JobRunner, Depends(get_workers)]
 CodecsDep = Annotated[CodecRegistry, Depends(get_codecs)]
-
-
-def get_video(video_id: str, storage: StorageDep) -> VideoRecord:
-    """Load the video named in the path, or raise 404 Not Found."""
-    record = storage.get(video_id)
-    if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"video {video_id} not found")
-    return record
-
-
-VideoDep = Annotated[VideoRecord, Depends(get_video)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+SigningSecretDep = Annotated[bytes, Depends(get_signing_secret)]
 
 
 def quality_package(codecs: CodecRegistry, text: str | None) -> CodecPackage:

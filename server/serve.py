@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         logger.error("invalid server settings:\n%s", exc)
         return 2
     if not _is_loopback(settings.host):
-        logger.warning("listening on %s: the API has no authentication, so any host that reaches it can upload",
-                       settings.host)
+        logger.warning("listening on %s over plain HTTP: API keys and signed links cross the network unencrypted, "
+                       "so put a TLS proxy in front", settings.host)
     # log_config=None keeps the logging that the latentcast command set up.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
     return 0

@@ -2,8 +2,12 @@
 
     latentcast-client play http://127.0.0.1:8000/v1/videos/<id>/stream -o out.mp4
     latentcast-client play http://127.0.0.1:8000/v1/videos/<id> --start 2.5 -o from-2.5s.mp4
+    latentcast-client play 'http://127.0.0.1:8000/v1/videos/<id>?expires=...&signature=...' -o out.mp4
     latentcast-client decode video.lcs --bundle BUNDLE_DIR -o out.mp4
     latentcast-client bundle http://127.0.0.1:8000
+
+A plain video URL needs the owner's API key (``--api-key`` or $LATENTCAST_API_KEY); a signed
+link plays without one.
 
 Exit status: 0 on success, 1 when playback fails (the reason on stderr), 2 for invalid arguments.
 """
@@ -13,15 +17,16 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from latentcast_client.cache import CACHE_ENV
-from latentcast_client.errors import LatentcastError
+from latentcast_client.errors import LatentcastError, ServerError
 from latentcast_client.player import PlaybackStats
 from latentcast_client.playback import Player, decode_file
-from latentcast_client.remote import fetch_bundle, parse_video_url
+from latentcast_client.remote import API_KEY_ENV, fetch_bundle, open_client, parse_video_url
 from latentcast_client.video import VideoError
 
 PROG = "latentcast-client"
@@ -70,7 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         "play", help="stream a video from a server and decode it",
         description="Stream a video from a latentcast server, decoding frames as they arrive.",
     )
-    play.add_argument("url", help="the video's URL, .../v1/videos/<id>, or its stream URL, .../v1/videos/<id>/stream")
+    play.add_argument(
+        "url", help="the video's URL, .../v1/videos/<id>, or its stream URL, .../v1/videos/<id>/stream; "
+        "a signed link keeps its expires and signature query parameters",
+    )
+    play.add_argument(
+        "--api-key", help=f"API key sent to the video's server, not to another --server (default: ${API_KEY_ENV}); "
+        "a signed link needs none",
+    )
     play.add_argument("--server", help="base URL to fetch the decoder bundle from (default: the URL's origin)")
     play.add_argument("--cache-dir", type=Path, help=cache_help)
     play.add_argument(
@@ -110,13 +122,28 @@ def format_stats(stats: PlaybackStats, output: Path | None) -> str:
     return line
 
 
+def _api_key(args: argparse.Namespace) -> str | None:
+    """Return the key of --api-key, else of the environment, stripped; None when neither sets one."""
+    key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV, "")
+    return key.strip() or None
+
+
 def _run_play(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         parse_video_url(args.url, args.server)
     except ValueError as exc:
         parser.error(str(exc))
-    with Player(server=args.server, cache_dir=args.cache_dir, threads=args.threads) as player:
-        stats = player.play(args.url, args.output, show=args.show, progress=True, start=args.start)
+    api_key = _api_key(args)
+    with open_client(api_key, args.url) as client:
+        with Player(server=args.server, cache_dir=args.cache_dir, threads=args.threads, client=client) as player:
+            try:
+                stats = player.play(args.url, args.output, show=args.show, progress=True, start=args.start)
+            except ServerError as exc:
+                if exc.status_code != 401:
+                    raise
+                hint = "check the API key" if api_key else f"pass an API key with --api-key or ${API_KEY_ENV}"
+                raise ServerError(f"{exc}; {hint}, or play a signed link", status_code=exc.status_code,
+                                  detail=exc.detail, url=exc.url) from exc
     print(format_stats(stats, args.output))
     return EXIT_OK
 

@@ -12,6 +12,10 @@ Routes, relative to the server's base URL::
     GET /v1/videos/{id}/index     JSON: header_bytes, frame_count, fps_num, fps_den and keyframes,
                                   each {"frame": i, "offset": byte offset of packet i}; 409 and 404 as above
 
+The video routes need the owner's API key (``ApiKeyAuth``) or a signed link: a video URL
+with ``expires`` and ``signature`` query parameters, which ``parse_video_url`` keeps on the
+stream and index URLs it derives. The bundle routes are public.
+
 Error responses carry a JSON body ``{"detail": "..."}``. Failed requests raise ServerError,
 downloaded bundle files whose sha256 differs from the manifest raise BundleError, and a
 stream whose connection breaks raises StreamError.
@@ -30,7 +34,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from latentcast_client.bundle import BUNDLE_FILES, MANIFEST, Bundle, Manifest, sha256_hex
+from latentcast_client.bundle import MANIFEST, Bundle, Manifest, sha256_hex
 from latentcast_client.cache import BundleCache
 from latentcast_client.errors import BundleError, ServerError, StreamError
 
@@ -39,6 +43,7 @@ logger = logging.getLogger(__name__)
 # 10 s to connect. Once connected, waiting 60 s for the next bytes of a response is an error.
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 SHA256_HEADER = "X-Bundle-Sha256"
+API_KEY_ENV = "LATENTCAST_API_KEY"
 _VIDEO_PATH = re.compile(r"(?P<prefix>.*?)/v1/videos/(?P<id>[^/]+)(?P<stream>/stream)?/?")
 _DOWNLOAD_CHUNK = 1 << 16
 
@@ -52,6 +57,38 @@ class VideoLocation:
     stream_url: str
     server: str
     index_url: str
+
+
+class ApiKeyAuth(httpx.Auth):
+    """Sends an API key as ``Authorization: Bearer KEY`` to one origin (scheme, host and port) only.
+
+    A bundle server named with ``--server`` may belong to someone else, so requests to any
+    other origin go without the key.
+    """
+
+    def __init__(self, api_key: str, url: str):
+        self._authorization = f"Bearer {api_key}"
+        self._origin = _origin(url)
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if _origin(request.url) == self._origin:
+            request.headers["Authorization"] = self._authorization
+        yield request
+
+
+def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port
+
+
+def open_client(api_key: str | None = None, url: str | None = None,
+                timeout: httpx.Timeout | float = DEFAULT_TIMEOUT) -> httpx.Client:
+    """Return an httpx.Client that sends ``api_key`` to the origin of ``url``, or no key when ``api_key`` is None."""
+    if api_key is None:
+        return httpx.Client(timeout=timeout)
+    if url is None:
+        raise ValueError("an API key needs the URL of the server it belongs to")
+    return httpx.Client(timeout=timeout, auth=ApiKeyAuth(api_key, url))
 
 
 def _check_http_url(url: str, description: str, example: str) -> None:
@@ -203,7 +240,7 @@ def _install(client: httpx.Client, base: str, manifest_bytes: bytes, sha256: str
     logger.info("downloading decoder bundle %s (%s) from %s", sha256[:16], manifest.model_id, base)
     with cache.staging() as staging:
         (staging / MANIFEST).write_bytes(manifest_bytes)
-        for name in BUNDLE_FILES:
+        for name in manifest.listed_files():
             _download_file(client, f"{base}/{quote(name)}", staging / name, manifest.files[name])
         return cache.install(staging, sha256)
 

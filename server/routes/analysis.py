@@ -1,7 +1,7 @@
 """Analysis routes: a latent traversal image of one frame, and the scenes of a video, from its upload.
 
 Both read the stored upload, not the encoded stream, so they work in any status, and use the
-model of the video's own quality level.
+model of the video's own quality level. Both need the API key that uploaded the video.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from latentcast.models.codec import FrameCodec
 from latentcast.models.levels import UnknownQualityError
 from latentcast.models.package import CodecPackage
 from latentcast.server.codecs import CodecRegistry
-from latentcast.server.deps import CodecsDep, StorageDep, VideoDep
+from latentcast.server.auth import KEY_RESPONSES, OwnedVideoDep
+from latentcast.server.deps import CodecsDep, StorageDep
 from latentcast.server.storage import VideoRecord
 from latentcast_client.video import read_frames
 
@@ -57,7 +58,7 @@ def _video_codec(codecs: CodecRegistry, video: VideoRecord) -> CodecPackage:
     try:
         return codecs.get(video.quality)
     except UnknownQualityError as exc:
-        logger.warning("analysis of video %s rejected: %s", video.id, exc)
+        logger.warning("analysis of video=%s rejected: %s", video.id, exc)
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             detail=f"{exc}; the server no longer has the level this video was uploaded with, so upload it again",
@@ -92,14 +93,15 @@ def _detect_scenes(model: FrameCodec, path: Path) -> list[tuple[int, int]]:
     "/{video_id}/frames/{frame}/traversal",
     response_class=Response,
     responses={
+        **KEY_RESPONSES,
         200: {"content": {"image/png": {}}, "description": "the traversal grid as a PNG image"},
-        404: _error_doc("no video with this id, or no frame with this number"),
+        404: _error_doc("no video with this id for this key, or no frame with this number"),
         409: _error_doc("the server no longer loads the video's quality level"),
         422: _error_doc("a query parameter is out of range"),
     },
 )
 async def read_frame_traversal(
-    video: VideoDep, frame: int, storage: StorageDep, codecs: CodecsDep,
+    video: OwnedVideoDep, frame: int, storage: StorageDep, codecs: CodecsDep,
     count: Annotated[int, Query(ge=1, le=8, description="channels to traverse, those that change the frame most")] = 4,
     steps: Annotated[int, Query(ge=2, le=11, description="offsets per channel")] = 7,
     span: Annotated[float, Query(gt=0, le=10, description="largest offset, in channel standard deviations")] = 2.0,
@@ -119,7 +121,7 @@ async def read_frame_traversal(
         _render_traversal, codec.model, storage.upload_path(video.id), frame, count, steps, span, mode
     )
     if png is None:
-        logger.error("video %s records %d frames but its upload has no frame %d", video.id, video.frame_count, frame)
+        logger.error("video=%s records %d frames but its upload has no frame %d", video.id, video.frame_count, frame)
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, detail=f"frame {frame} of video {video.id} could not be read from its upload"
         )
@@ -129,11 +131,12 @@ async def read_frame_traversal(
 @router.get(
     "/{video_id}/scenes",
     responses={
-        404: _error_doc("no video with this id"),
+        **KEY_RESPONSES,
+        404: _error_doc("no video with this id for this key"),
         409: _error_doc("the server no longer loads the video's quality level"),
     },
 )
-async def read_scenes(video: VideoDep, storage: StorageDep, codecs: CodecsDep) -> Scenes:
+async def read_scenes(video: OwnedVideoDep, storage: StorageDep, codecs: CodecsDep) -> Scenes:
     """Split the upload into scenes by find_scenes over every frame, each downscaled to 128 pixels on its longer side."""
     codec = _video_codec(codecs, video)
     ranges = await run_in_threadpool(_detect_scenes, codec.model, storage.upload_path(video.id))

@@ -1,4 +1,7 @@
-"""Video routes: upload, status, listing, the encoded stream and its keyframe index."""
+"""Video routes: upload, status, listing, deletion, the encoded stream and its keyframe index.
+
+Every route needs the owner's API key; status, stream and index also accept a signed link (see ``auth``).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ from starlette.types import Send
 
 from latentcast.models.package import CodecPackage
 from latentcast.server.codecs import CodecRegistry
-from latentcast.server.deps import CodecsDep, SettingsDep, StorageDep, VideoDep, WorkersDep, quality_package
+from latentcast.server.auth import KEY_RESPONSES, LINK_RESPONSES, ApiKeyDep, OwnedVideoDep, SharedVideoDep
+from latentcast.server.deps import CodecsDep, SettingsDep, StorageDep, WorkersDep, quality_package
+from latentcast.server.logcontext import bind_log_ids
 from latentcast.server.probing import RejectedVideo, check_video
 from latentcast.server.ranges import UnsatisfiableRange, parse_range
 from latentcast.server.routes.decoder import QualityQuery
@@ -72,6 +77,7 @@ def _error_doc(description: str) -> dict:
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=_UPLOAD_BODY,
     responses={
+        **KEY_RESPONSES,
         400: _error_doc("malformed or incomplete multipart body"),
         413: _error_doc("the upload is larger than max_upload_bytes"),
         415: _error_doc("not multipart/form-data, or the file matches no known video signature"),
@@ -84,10 +90,11 @@ def _error_doc(description: str) -> dict:
 )
 async def create_video(
     request: Request, response: Response, settings: SettingsDep, storage: StorageDep, workers: WorkersDep,
-    codecs: CodecsDep, quality: QualityQuery = None,
+    codecs: CodecsDep, key: ApiKeyDep, quality: QualityQuery = None,
 ) -> Video:
     """Upload a video as multipart field 'file'; it is checked, stored and queued for encoding."""
     video_id = new_video_id()
+    bind_log_ids(video=video_id)
     partial = storage.partial_upload_path(video_id)
     try:
         # A bad query parameter is rejected before the body is read.
@@ -99,18 +106,18 @@ async def create_video(
         info = await run_in_threadpool(check_video, partial, filename, settings)
         await run_in_threadpool(os.replace, partial, storage.upload_path(video_id))
     except RejectedVideo as exc:
-        logger.info("rejected upload %s (%s): %s", video_id, exc.status_code, exc.detail)
+        logger.info("rejected upload video=%s key=%s (%s): %s", video_id, key.id, exc.status_code, exc.detail)
         raise HTTPException(exc.status_code, detail=exc.detail) from exc
     except HTTPException as exc:
-        logger.info("rejected upload %s (%s): %s", video_id, exc.status_code, exc.detail)
+        logger.info("rejected upload video=%s key=%s (%s): %s", video_id, key.id, exc.status_code, exc.detail)
         raise
     finally:
         partial.unlink(missing_ok=True)
 
-    record = await run_in_threadpool(storage.create, video_id, filename, info, codec.quality)
+    record = await run_in_threadpool(storage.create, video_id, filename, info, codec.quality, key.id)
     workers.submit(video_id)
-    logger.info("stored upload %s (%s, %d bytes, %dx%d, %d frames); encode at quality %d queued",
-                video_id, filename, received.size, info.width, info.height, info.frame_count, codec.quality)
+    logger.info("stored upload video=%s key=%s (%s, %d bytes, %dx%d, %d frames); encode at quality %d queued",
+                video_id, key.id, filename, received.size, info.width, info.height, info.frame_count, codec.quality)
     video = Video.from_record(record)
     response.headers["Location"] = video.links.self
     return video
@@ -130,34 +137,58 @@ def _requested_codec(codecs: CodecRegistry, query: str | None, received: Receive
     return from_field
 
 
-@router.get("")
-def list_videos(storage: StorageDep) -> list[Video]:
-    """List every video, newest first."""
-    return [Video.from_record(record) for record in storage.list()]
+@router.get("", responses=KEY_RESPONSES)
+def list_videos(storage: StorageDep, key: ApiKeyDep) -> list[Video]:
+    """List the videos uploaded with the request's API key, newest first."""
+    return [Video.from_record(record) for record in storage.list_owned(key.id)]
 
 
-@router.get("/{video_id}", responses={404: _error_doc("no video with this id")})
-def read_video(video: VideoDep) -> Video:
+@router.get("/{video_id}", responses={**LINK_RESPONSES, 404: _error_doc("no video with this id for this key")})
+def read_video(video: SharedVideoDep) -> Video:
     """Return a video's status and progress, and its encode results once encoded."""
     return Video.from_record(video)
+
+
+@router.delete(
+    "/{video_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **KEY_RESPONSES,
+        404: _error_doc("no video with this id for this key"),
+        409: _error_doc("the video is being encoded"),
+    },
+)
+def delete_video(video: OwnedVideoDep, storage: StorageDep) -> None:
+    """Delete a video, its upload and its stream; signed links to it stop working."""
+    if not storage.delete(video.id):
+        current = storage.get(video.id)
+        if current is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"video {video.id} not found")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"video {video.id} is being encoded; delete it once its status is 'encoded' or 'failed'",
+        )
+    logger.info("deleted video=%s key=%s (%s, status %s)", video.id, video.owner_key_id, video.filename,
+                video.status.value)
 
 
 @router.get(
     "/{video_id}/stream",
     response_class=StreamingResponse,
     responses={
+        **LINK_RESPONSES,
         200: {"content": {STREAM_MEDIA_TYPE: {}}, "description": "the .lcs code stream"},
         206: {
             "content": {STREAM_MEDIA_TYPE: {}},
             "description": "the byte range of the .lcs code stream named in Content-Range",
         },
-        404: _error_doc("no video with this id"),
+        404: _error_doc("no video with this id for this key"),
         409: _error_doc("the video is not encoded (yet)"),
         416: _error_doc("the range starts at or past the end of the stream, or is a suffix of 0 bytes; "
                         "Content-Range is 'bytes */TOTAL'"),
     },
 )
-def read_video_stream(video: VideoDep, storage: StorageDep, range_header: RangeHeader = None,
+def read_video_stream(video: SharedVideoDep, storage: StorageDep, range_header: RangeHeader = None,
                       if_range: IfRangeHeader = None) -> StreamingResponse:
     """Download the encoded .lcs stream of a video, or one byte range of it.
 
@@ -182,7 +213,7 @@ def read_video_stream(video: VideoDep, storage: StorageDep, range_header: RangeH
             byte_range = parse_range(range_header, total)
         except UnsatisfiableRange as exc:
             file.close()
-            logger.info("rejected range %r of the %d-byte stream of video %s", range_header, total, video.id)
+            logger.info("rejected range %r of the %d-byte stream of video=%s", range_header, total, video.id)
             raise HTTPException(
                 status.HTTP_416_RANGE_NOT_SATISFIABLE,
                 detail=f"the range {range_header!r} selects no byte of the {total}-byte stream of video {video.id}; "
@@ -206,11 +237,12 @@ def read_video_stream(video: VideoDep, storage: StorageDep, range_header: RangeH
 @router.get(
     "/{video_id}/index",
     responses={
-        404: _error_doc("no video with this id"),
+        **LINK_RESPONSES,
+        404: _error_doc("no video with this id for this key"),
         409: _error_doc("the video is not encoded (yet)"),
     },
 )
-async def read_video_index(video: VideoDep, storage: StorageDep) -> StreamIndex:
+async def read_video_index(video: SharedVideoDep, storage: StorageDep) -> StreamIndex:
     """Return the byte offset of each keyframe packet in the .lcs stream, for playback from a given time.
 
     A client requests the header with ``Range: bytes=0-{header_bytes - 1}`` and then the packets
@@ -223,7 +255,7 @@ async def read_video_index(video: VideoDep, storage: StorageDep) -> StreamIndex:
     except FileNotFoundError as exc:
         raise _missing_stream_file(video, path) from exc
     except StreamError as exc:
-        logger.error("the stream file %s of video %s cannot be indexed: %s", path, video.id, exc)
+        logger.error("the stream file %s of video=%s cannot be indexed: %s", path, video.id, exc)
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is damaged: {exc}"
         ) from exc
@@ -241,7 +273,7 @@ def _require_encoded(video: VideoRecord, product: str) -> None:
 
 def _missing_stream_file(video: VideoRecord, path: Path) -> HTTPException:
     """Log an encoded video whose stream file is gone and return the 500 to raise for it."""
-    logger.error("video %s is encoded but its stream file %s is missing", video.id, path)
+    logger.error("video=%s is encoded but its stream file %s is missing", video.id, path)
     return HTTPException(
         status.HTTP_500_INTERNAL_SERVER_ERROR, detail=f"the stream file of video {video.id} is missing on the server"
     )
@@ -270,12 +302,12 @@ async def _read_chunks(file: BinaryIO, video_id: str, start: int, end: int) -> A
         while remaining > 0:
             chunk = await run_in_threadpool(file.read, min(STREAM_CHUNK_BYTES, remaining))
             if not chunk:
-                logger.error("the stream file of video %s ended %d bytes before byte %d", video_id, remaining, end)
+                logger.error("the stream file of video=%s ended %d bytes before byte %d", video_id, remaining, end)
                 return
             remaining -= len(chunk)
             yield chunk
     except (GeneratorExit, asyncio.CancelledError):
-        logger.info("client disconnected from the stream of video %s with bytes %d-%d not yet read",
+        logger.info("client disconnected from the stream of video=%s with bytes %d-%d not yet read",
                     video_id, end - remaining + 1, end)
         raise
     finally:

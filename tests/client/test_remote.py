@@ -10,7 +10,9 @@ import pytest
 from latentcast_client.bundle import DECODER_FILE, TABLES_FILE
 from latentcast_client.cache import BundleCache
 from latentcast_client.errors import BundleError, ServerError, StreamError
-from latentcast_client.remote import download_bundle_by_sha256, fetch_bundle, iter_stream, parse_video_url
+from latentcast_client.remote import (
+    ApiKeyAuth, download_bundle_by_sha256, fetch_bundle, iter_stream, open_client, parse_video_url,
+)
 
 
 def downloads(site, name: str) -> int:
@@ -212,3 +214,48 @@ def test_bundle_by_sha256_unreachable_server(tmp_path, client):
         port = sock.getsockname()[1]
     with pytest.raises(ServerError, match="cannot reach"):
         download_bundle_by_sha256(client, f"http://127.0.0.1:{port}", BundleCache(tmp_path), "4" * 64)
+
+
+def _record_headers(seen: list[tuple[str, str | None]]) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        return httpx.Response(200)
+
+    return httpx.MockTransport(handle)
+
+
+def test_api_key_auth_sends_key_to_its_origin():
+    seen: list[tuple[str, str | None]] = []
+    auth = ApiKeyAuth("lc_secret", "http://127.0.0.1:8000/v1/videos/a")
+    with httpx.Client(auth=auth, transport=_record_headers(seen)) as http:
+        http.get("http://127.0.0.1:8000/v1/videos/a/stream")
+    assert seen == [("http://127.0.0.1:8000/v1/videos/a/stream", "Bearer lc_secret")]
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9000/v1/bundles/abc",
+    "https://127.0.0.1:8000/v1/bundles/abc",
+    "http://localhost:8000/v1/bundles/abc",
+])
+def test_api_key_auth_withholds_key_from_other_origins(url):
+    seen: list[tuple[str, str | None]] = []
+    auth = ApiKeyAuth("lc_secret", "http://127.0.0.1:8000/v1/videos/a")
+    with httpx.Client(auth=auth, transport=_record_headers(seen)) as http:
+        http.get(url)
+    assert seen == [(url, None)]
+
+
+def test_open_client_with_key_uses_api_key_auth():
+    with open_client("lc_secret", "http://127.0.0.1:8000/v1/videos/a") as http:
+        assert isinstance(http.auth, ApiKeyAuth)
+
+
+def test_open_client_key_needs_url():
+    with pytest.raises(ValueError, match="needs the URL"):
+        open_client("lc_secret")
+
+
+def test_parse_video_url_keeps_signed_query():
+    location = parse_video_url("http://127.0.0.1:8000/v1/videos/x1?expires=5&signature=ab")
+    assert location.video_url == "http://127.0.0.1:8000/v1/videos/x1?expires=5&signature=ab"
+    assert location.index_url == "http://127.0.0.1:8000/v1/videos/x1/index?expires=5&signature=ab"

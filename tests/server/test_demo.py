@@ -65,13 +65,13 @@ def test_main_job_uses_default_quality(carphone_job):
 
 
 def test_demo_upload_sends_quality(server, short_clip):
-    created = upload(server.base_url, short_clip, quality=2)
+    created = upload(server.base_url, short_clip, server.api_key, quality=2)
     assert created["quality"] == 2
 
 
 def test_demo_upload_unknown_quality_raises(server, short_clip):
     with pytest.raises(RuntimeError, match="rejected with 422: .*unknown quality level 7"):
-        upload(server.base_url, short_clip, quality=7)
+        upload(server.base_url, short_clip, server.api_key, quality=7)
 
 
 def test_demo_unknown_quality_exits_2(shared_data, capsys):
