@@ -1,4 +1,5 @@
-# latentcast API image: the service with the bundled model, CPU only.
+# latentcast image: the service with the bundled model, CPU only. It runs the API by default;
+# `latentcast worker` in the same image encodes jobs from Redis (see docker-compose.yml).
 FROM python:3.11-slim
 
 RUN apt-get update \

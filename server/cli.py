@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 
+from latentcast.server.logcontext import LogIdsFilter
 from latentcast_client.errors import LatentcastError
 from latentcast_client.video import VideoError
 
@@ -21,7 +22,11 @@ USER_ERRORS = (LatentcastError, VideoError, FileNotFoundError, IsADirectoryError
 SUBCOMMANDS = {
     "demo": ("latentcast.server.demo", "run the main job: serve, upload a video, stream it to the player, report"),
     "serve": ("latentcast.server.serve", "run the HTTP service with uvicorn"),
+    "worker": ("latentcast.server.worker", "encode the jobs of the Redis queue (with LATENTCAST_QUEUE_URL)"),
+    "keys": ("latentcast.server.keys", "create, list and revoke the API keys of the HTTP service"),
+    "load": ("latentcast.server.load", "measure the HTTP service under concurrent uploads and stream reads"),
     "train": ("latentcast.models.train", "train a frame codec on video files"),
+    "fit-inter": ("latentcast.models.fit_inter", "fit the P-frame residual tables of a trained model"),
     "encode": ("latentcast.models.commands", "encode a video file into a latentcast stream (.lcs)"),
     "decode": ("latentcast.models.commands", "decode a .lcs stream to mp4 with the player's runtime"),
     "export": ("latentcast.models.commands", "export the decoder bundle of a model"),
@@ -34,10 +39,14 @@ SUBCOMMANDS = {
 
 
 def _configure_logging(verbose: bool) -> None:
+    # The filter appends the video and job ids that the code handling a video binds (see logcontext).
+    handler = logging.StreamHandler()
+    handler.addFilter(LogIdsFilter())
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s%(log_ids)s",
         datefmt="%H:%M:%S",
+        handlers=[handler],
     )
     # The ONNX exporter reports every optimization pass at INFO.
     for noisy in ("onnxscript", "onnx_ir", "torch.onnx", "httpx"):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from latentcast.server.keys import create_key_with_command
 from latentcast.server.process import ServerProcess, ServerStartError, free_port
 
 __all__ = ["ServerProcess", "free_port"]
@@ -51,11 +52,21 @@ TINY_LEVEL_2_MEASURED = {"bpp": 0.5, "psnr": 12.5}
 
 
 @pytest.fixture(scope="session")
-def tiny_levels_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A weights folder with the two tiny levels of TINY_LEVELS (default level: 1, the lower middle)."""
+def tiny_levels_dir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A weights folder with the two tiny levels of TINY_LEVELS (default level: 1, the lower middle).
+
+    Level 1 codes keyframes only; level 2 has residual tables, so its streams have P-frames.
+    """
+    from latentcast.models.codec import load_model, save_model
+    from latentcast.models.inter import fit_inter_tables
+    from latentcast_client.video import read_frames
+
     folder = tmp_path_factory.mktemp("tiny-levels")
     for quality, seed, latent_scale, prior_sharpening in TINY_LEVELS:
         write_tiny_level(folder, quality, seed, latent_scale, prior_sharpening)
+    level_2 = load_model(folder / "quality-2.safetensors")
+    level_2.inter = fit_inter_tables(level_2, [read_frames(shared_data / "carphone.mp4", limit=6)])
+    save_model(level_2, folder / "quality-2.safetensors", write_config=False)
     config = folder / "quality-2.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), **TINY_LEVEL_2_MEASURED}, indent=2) + "\n")
     return folder
@@ -73,7 +84,10 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def launch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
-    """Start ``latentcast serve`` processes: ``launch_server(data_dir, **settings)``; all stop at session end."""
+    """Start ``latentcast serve`` processes: ``launch_server(data_dir, **settings)``; all stop at session end.
+
+    Each server gets an API key of its own for the tests' requests, as ``server.api_key``.
+    """
     servers: list[ServerProcess] = []
 
     def launch(data_dir: Path, **settings: object) -> ServerProcess:
@@ -85,6 +99,7 @@ def launch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
             server.start()
         except ServerStartError as exc:
             pytest.fail(str(exc))
+        server.api_key = create_key_with_command(server.env, data_dir, "tests")
         return server
 
     yield launch

@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from latentcast.server.process import ServerProcess
+    from latentcast.server.process import ServerProcess, WorkerProcess
+
+    from .services import PostgresServer, RedisServer
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_WIDTH = 640
@@ -70,8 +72,12 @@ def short_clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="session")
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=60.0) as session:
+    with httpx.Client(base_url=server.base_url, timeout=60.0, headers=key_headers(server.api_key)) as session:
         yield session
+
+
+def key_headers(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
 
 
 def upload(client: httpx.Client, path: Path, filename: str | None = None, *,
@@ -118,3 +124,81 @@ def encoded_carphone(client: httpx.Client, carphone_upload: Upload, carphone_enc
     # metrics tests read the counters of the process that encoded carphone from this scrape.
     carphone_encode_metrics["text"] = client.get("/metrics").text
     return video
+
+
+# --- PostgreSQL, Redis and `latentcast worker` processes, for the scale-out mode ---------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the session; each test takes a database of its own from it."""
+    from .services import PostgresServer, ServiceError
+
+    server = PostgresServer()
+    try:
+        server.start()
+    except ServiceError as exc:
+        server.stop()
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    from .services import RedisServer, ServiceError
+
+    try:
+        server = RedisServer()
+        server.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture()
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of the session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (SQLite in the data folder), then the URL of a new PostgreSQL database: tests run against both."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture()
+def launch_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``latentcast worker`` processes: ``launch_worker(data_dir, **settings)``; all stop when the test ends.
+
+    Workers of a finished test would otherwise take the next test's jobs from the shared Redis.
+    """
+    from latentcast.server.process import ServerStartError, WorkerProcess
+
+    workers: list[WorkerProcess] = []
+
+    def launch(data_dir: Path, **settings: object) -> WorkerProcess:
+        folder = tmp_path_factory.mktemp("worker")
+        worker = WorkerProcess(data_dir, folder / "worker.log", folder / "alive", settings)
+        worker.env["OMP_NUM_THREADS"] = "1"
+        workers.append(worker)
+        try:
+            worker.start()
+        except ServerStartError as exc:
+            pytest.fail(str(exc))
+        return worker
+
+    yield launch
+    for worker in workers:
+        worker.stop()

@@ -11,7 +11,8 @@ from latentcast.server.settings import DATABASE_NAME, GIB, Settings
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("DATA_DIR", "MODEL_PATH", "WEIGHTS_DIR", "DEFAULT_QUALITY", "CACHE_DIR", "MAX_UPLOAD_BYTES",
-                 "MAX_WIDTH", "MAX_HEIGHT", "MAX_FRAMES", "HOST", "PORT", "ENCODE_WORKERS"):
+                 "MAX_WIDTH", "MAX_HEIGHT", "MAX_FRAMES", "HOST", "PORT", "ENCODE_WORKERS", "DATABASE_URL",
+                 "QUEUE_URL", "JOB_HEARTBEAT_SECONDS", "JOB_STALE_SECONDS", "MAX_ENCODE_ATTEMPTS"):
         monkeypatch.delenv(f"LATENTCAST_{name}", raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -141,3 +142,56 @@ def test_settings_reject_old_model_path_variable(monkeypatch: pytest.MonkeyPatch
 def test_settings_reject_unknown_field() -> None:
     with pytest.raises(ValidationError):
         Settings(max_fps=30)
+
+
+# --- database, queue and job timing ---------------------------------------------------------
+
+
+def test_settings_job_defaults() -> None:
+    settings = Settings()
+    assert settings.database_url is None
+    assert settings.queue_url is None
+    assert settings.job_heartbeat_seconds == 5.0
+    assert settings.job_stale_seconds == 60.0
+    assert settings.max_encode_attempts == 3
+
+
+def test_settings_read_database_and_queue_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LATENTCAST_DATABASE_URL", "postgresql://latentcast:pw@db:5432/latentcast")
+    monkeypatch.setenv("LATENTCAST_QUEUE_URL", "redis://queue:6379/0")
+    settings = Settings()
+    assert settings.database_url == "postgresql://latentcast:pw@db:5432/latentcast"
+    assert settings.queue_url == "redis://queue:6379/0"
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "QUEUE_URL"])
+def test_settings_empty_url_unset(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(f"LATENTCAST_{name}", " ")
+    assert getattr(Settings(), name.lower()) is None
+
+
+def test_settings_reject_non_postgres_database_url() -> None:
+    with pytest.raises(ValidationError, match=r"database URL mysql://u:\*\*\*@db/x is not a postgresql:// URL"):
+        Settings(database_url="mysql://u:secret@db/x")
+
+
+def test_settings_reject_non_redis_queue_url() -> None:
+    with pytest.raises(ValidationError, match="queue URL amqp://broker is not a Redis URL"):
+        Settings(queue_url="amqp://broker")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://queue:6380/1", "unix:///run/redis.sock"])
+def test_settings_accept_redis_urls(url: str) -> None:
+    assert Settings(queue_url=url).queue_url == url
+
+
+def test_settings_reject_stale_below_twice_heartbeat() -> None:
+    expected = r"job_stale_seconds \(10\) must be above twice job_heartbeat_seconds \(5\)"
+    with pytest.raises(ValidationError, match=expected):
+        Settings(job_heartbeat_seconds=5.0, job_stale_seconds=10.0)
+
+
+@pytest.mark.parametrize(("name", "value"), [("max_encode_attempts", 0), ("job_heartbeat_seconds", 0.0)])
+def test_settings_reject_job_values_out_of_range(name: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: value})
