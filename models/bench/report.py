@@ -17,9 +17,13 @@ from latentcast.models.bench.results import BenchError, BenchRun, ClipResult, RD
 logger = logging.getLogger(__name__)
 
 LEARNED = "latentcast"
-ALL_ORDER = (LEARNED, *CODECS)
+LEARNED_INTRA = "latentcast-intra"
+ALL_ORDER = (LEARNED, LEARNED_INTRA, *CODECS)
 BASELINE = "x264-medium"
 LOW_OVERLAP = 0.75
+# `latentcast load` writes its results between these markers; write_report keeps that section.
+LOAD_SECTION_START = "<!-- load:start -->"
+LOAD_SECTION_END = "<!-- load:end -->"
 
 DEFINITIONS = """\
 - **Reference**: each clip's own frames decoded to 8-bit RGB with OpenCV
@@ -150,10 +154,10 @@ def _same_bpp_section(run: BenchRun) -> list[str]:
 def _speed_section(run: BenchRun) -> list[str]:
     rows = []
     for codec in _codecs_in(run):
-        if codec == LEARNED:
+        if codec in (LEARNED, LEARNED_INTRA):
             settings = sorted({point.setting for clip in run.clips for point in clip.codec_points(codec)})
             for setting in settings:
-                row = [f"latentcast {setting}"]
+                row = [f"{codec} {setting}"]
                 for clip in run.clips:
                     found = [p for p in clip.codec_points(codec) if p.setting == setting]
                     row.append(f"{found[0].encode_fps:.1f} / {_fmt(found[0].decode_fps, 1)}" if found else "n/a")
@@ -222,6 +226,12 @@ def render_markdown(run: BenchRun, figures: dict[str, str], method: str = "akima
     return "\n".join(lines).rstrip() + "\n"
 
 
+_PLOT_STYLES = {
+    LEARNED: {"color": "crimson", "marker": "*", "markersize": 12, "linewidth": 2},
+    LEARNED_INTRA: {"color": "crimson", "marker": "*", "markersize": 8, "linewidth": 1, "linestyle": "--"},
+}
+
+
 def plot_clip(clip: ClipResult, codecs: Sequence[str], path: Path) -> None:
     """Write PSNR against bpp (log axis) for every codec measured on ``clip`` as a PNG."""
     try:
@@ -235,7 +245,7 @@ def plot_clip(clip: ClipResult, codecs: Sequence[str], path: Path) -> None:
         points = [point for point in clip.codec_points(codec) if point.psnr != float("inf")]
         if not points:
             continue
-        style = {"color": "crimson", "marker": "*", "markersize": 12, "linewidth": 2} if codec == LEARNED else {"marker": "o", "markersize": 4}
+        style = _PLOT_STYLES.get(codec, {"marker": "o", "markersize": 4})
         axes.plot([p.bpp for p in points], [p.psnr for p in points], label=codec_label(codec), **style)
     axes.set_xscale("log")
     axes.xaxis.set_major_formatter(ScalarFormatter())
@@ -248,8 +258,22 @@ def plot_clip(clip: ClipResult, codecs: Sequence[str], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def marked_load_section(page: str) -> str | None:
+    """Return the load section of ``page``, both markers included, or None without a start and a later end marker."""
+    start = page.find(LOAD_SECTION_START)
+    if start < 0:
+        return None
+    end = page.find(LOAD_SECTION_END, start)
+    if end < 0:
+        return None
+    return page[start:end + len(LOAD_SECTION_END)]
+
+
 def write_report(run: BenchRun, out: Path, figures_dir: Path, method: str = "akima") -> list[Path]:
-    """Write one PNG per clip into ``figures_dir`` and the markdown page to ``out``; return the PNG paths."""
+    """Write one PNG per clip into ``figures_dir`` and the markdown page to ``out``; return the PNG paths.
+
+    A load section that ``out`` already contains is kept at the end of the new page.
+    """
     codecs = _codecs_in(run)
     written, links = [], {}
     for clip in run.clips:
@@ -257,7 +281,11 @@ def write_report(run: BenchRun, out: Path, figures_dir: Path, method: str = "aki
         plot_clip(clip, codecs, path)
         written.append(path)
         links[clip.name] = Path(os.path.relpath(path.resolve(), out.resolve().parent)).as_posix()
+    page = render_markdown(run, links, method)
+    load_section = marked_load_section(out.read_text()) if out.is_file() else None
+    if load_section is not None:
+        page += "\n" + load_section + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_markdown(run, links, method))
+    out.write_text(page)
     logger.info("wrote %s and %d plots in %s", out, len(written), figures_dir)
     return written

@@ -80,3 +80,30 @@ def test_report_lists_skipped_codec():
                                     "## Definitions", "## Speed", "| latentcast model-0 | 40.0 / 75.0 |"])
 def test_report_setup_and_speed(needle):
     assert needle in render_markdown(_run([(0.1, 34.0)]), {})
+
+
+LOAD_SECTION = "<!-- load:start -->\n## Load\n\n| request | count |\n<!-- load:end -->"
+
+
+def test_report_keeps_load_section(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text(f"# an older benchmark page\n\n{LOAD_SECTION}\n\nolder text after the section\n")
+    write_report(_run([(0.15, 33.0)]), out, tmp_path / "figures")
+    text = out.read_text()
+    assert text.endswith(f"\n\n{LOAD_SECTION}\n")
+    assert text.startswith("# Benchmarks: latentcast against classical codecs\n")
+    assert "older text after the section" not in text
+
+
+def test_report_without_load_section_adds_none(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# an older benchmark page\n")
+    write_report(_run([(0.15, 33.0)]), out, tmp_path / "figures")
+    assert "<!-- load:" not in out.read_text()
+
+
+def test_report_ignores_unterminated_load_section(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    out.write_text("# an older benchmark page\n\n<!-- load:start -->\n## Load\n")
+    write_report(_run([(0.15, 33.0)]), out, tmp_path / "figures")
+    assert "<!-- load:start -->" not in out.read_text()
