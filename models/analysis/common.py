@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -145,9 +146,17 @@ def write_table(rows: list[dict], path: Path, title: str = "") -> tuple[Path, Pa
     markdown = path.parent / f"{path.name}.md"
     markdown.write_text((f"# {title}\n\n" if title else "") + markdown_table(rows) + "\n")
     data = path.parent / f"{path.name}.json"
-    data.write_text(json.dumps(rows, indent=2) + "\n")
+    # Strict JSON has no infinity: an exact copy's PSNR is written as the string "inf".
+    finite_rows = [{key: _json_value(value) for key, value in row.items()} for row in rows]
+    data.write_text(json.dumps(finite_rows, indent=2) + "\n")
     logger.info("wrote %s and %s", markdown, data)
     return markdown, data
+
+
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def markdown_table(rows: list[dict]) -> str:

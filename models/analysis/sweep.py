@@ -15,7 +15,9 @@ from the project's range coder.
 Held-out frames and uniform noise images are both reconstructed. A code at
 least as large as the input, trained without a rate term, can represent the
 identity, so it may copy any input. The noise PSNR measures how far training
-got towards that copy on inputs unlike the training frames.
+got towards that copy on inputs unlike the training frames. Without a rate term
+the sweep also reports the optimal linear autoencoder of each width
+(``linear_ae``), computed in closed form: the end point that training heads for.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tqdm import tqdm
 
 from latentcast.models.analysis.common import fit_max_side, label_strip, pyplot, save_figure, set_threads, tile
 from latentcast.models.analysis.common import write_png, write_table
+from latentcast.models.analysis.linear_ae import LinearAutoencoder
 from latentcast.models.data import Clip, CropSampler, load_clips, to_frame, to_tensor
 from latentcast.models.entropy import FactorizedDensity, quantize
 from latentcast.models.train import TrainConfig, learning_rate, rate_distortion
@@ -46,6 +49,10 @@ logger = logging.getLogger(__name__)
 # Downsampling factor of the sweep autoencoder; a latent position covers 3 * SWEEP_STRIDE**2 input values.
 SWEEP_STRIDE = 4
 DEFAULT_WIDTHS = (1, 2, 4, 8, 16, 32, 48, 96)
+# Training frames per clip that the linear optimum is fitted on, spread over the clip.
+LINEAR_FIT_FRAMES = 40
+NETWORK = "network"
+LINEAR_OPTIMUM = "linear optimum"
 
 
 class SweepAutoencoder(nn.Module):
@@ -103,6 +110,7 @@ class SweepRow:
     """
 
     width: int
+    model: str  # NETWORK (trained for the sweep's steps) or LINEAR_OPTIMUM (closed form)
     rate_term: bool
     code_values: int
     input_values: int
@@ -119,6 +127,7 @@ class SweepResult:
     # Per width: decoded eval frames and decoded noise images, uint8 RGB, same order as ``inputs``.
     reconstructions: dict[int, list[np.ndarray]]
     inputs: list[np.ndarray]
+    linear_rows: list[SweepRow] = field(default_factory=list)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -221,6 +230,7 @@ def sweep_widths(config: SweepConfig) -> SweepResult:
         values = int(np.mean([code_size(latent_channels, *frame.shape[:2]) for frame in real]))
         row = SweepRow(
             width=latent_channels,
+            model=NETWORK,
             rate_term=config.lmbda is not None,
             code_values=values,
             input_values=input_values,
@@ -236,7 +246,29 @@ def sweep_widths(config: SweepConfig) -> SweepResult:
         )
         rows.append(row)
         reconstructions[latent_channels] = measured["decoded"]
-    return SweepResult(rows=rows, reconstructions=reconstructions, inputs=real + noise)
+    linear_rows = linear_optimum_rows(clips, real, noise, config.widths) if config.lmbda is None else []
+    return SweepResult(rows=rows, reconstructions=reconstructions, inputs=real + noise, linear_rows=linear_rows)
+
+
+def linear_optimum_rows(clips: list[Clip], real: list[np.ndarray], noise: list[np.ndarray],
+                        widths: list[int]) -> list[SweepRow]:
+    """Measure the closed-form optimal linear autoencoder at every width on the same frames and noise."""
+    started = time.perf_counter()
+    fit_frames = [frame for clip in clips for frame in clip.train[:: max(1, len(clip.train) // LINEAR_FIT_FRAMES)]]
+    linear = LinearAutoencoder.fit(fit_frames, SWEEP_STRIDE)
+    seconds = time.perf_counter() - started
+    input_values = int(np.mean([frame.size for frame in real]))
+    rows = []
+    for width in sorted(set(widths)):
+        values = int(np.mean([code_size(width, *frame.shape[:2]) for frame in real]))
+        rows.append(SweepRow(
+            width=width, model=LINEAR_OPTIMUM, rate_term=False, code_values=values, input_values=input_values,
+            code_to_input=values / input_values,
+            psnr_real=float(np.mean([psnr(frame, linear.reconstruct(frame, width)) for frame in real])),
+            psnr_noise=float(np.mean([psnr(image, linear.reconstruct(image, width)) for image in noise])),
+            bpp=None, train_seconds=seconds,
+        ))
+    return rows
 
 
 def comparison_image(result: SweepResult, frames: int = 2, max_side: int = 128) -> np.ndarray:
@@ -263,20 +295,34 @@ def comparison_image(result: SweepResult, frames: int = 2, max_side: int = 128) 
     return np.concatenate([header, tile(cells, columns)], axis=0)
 
 
-def plot_sweep(rows: list[SweepRow], path: Path) -> Path:
+def _plot_linear_optimum(axis, rows: list[SweepRow]) -> None:
+    """Add the linear optimum's curves, with exact copies (infinite PSNR) drawn at the top of the axis."""
+    if not rows:
+        return
+    finite = [value for row in rows for value in (row.psnr_real, row.psnr_noise) if np.isfinite(value)]
+    ceiling = max(finite, default=40.0) + 5.0
+    ratios = [row.code_to_input for row in rows]
+    for key, style, label in (("psnr_real", "o:", "frames, linear optimum"), ("psnr_noise", "s:", "noise, linear optimum")):
+        values = [min(getattr(row, key), ceiling) for row in rows]
+        axis.plot(ratios, values, style, color="gray", label=label)
+    axis.annotate("exact copy", (ratios[-1], ceiling), fontsize=7, xytext=(-40, -10), textcoords="offset points")
+
+
+def plot_sweep(rows: list[SweepRow], path: Path, linear_rows: list[SweepRow] = ()) -> Path:
     plt = pyplot()
     with_rate = rows[0].bpp is not None
     figure, axes = plt.subplots(1, 2 if with_rate else 1, figsize=(9 if with_rate else 5, 3.6), squeeze=False)
     ratios = [row.code_to_input for row in rows]
     axis = axes[0][0]
-    axis.plot(ratios, [row.psnr_real for row in rows], "o-", label="held-out frames")
-    axis.plot(ratios, [row.psnr_noise for row in rows], "s--", label="uniform noise")
+    axis.plot(ratios, [row.psnr_real for row in rows], "o-", label="frames, trained network")
+    axis.plot(ratios, [row.psnr_noise for row in rows], "s--", label="noise, trained network")
+    _plot_linear_optimum(axis, linear_rows)
     axis.axvline(1.0, color="gray", linewidth=0.8, linestyle=":")
     axis.set_xscale("log")
     axis.set_xlabel("code values / input values")
     axis.set_ylabel("PSNR (dB)")
     axis.set_title("rate term" if with_rate else "no rate term")
-    axis.legend()
+    axis.legend(fontsize="small")
     for row in rows:
         axis.annotate(str(row.width), (row.code_to_input, row.psnr_real), fontsize=7, xytext=(2, 3),
                       textcoords="offset points")
@@ -293,11 +339,12 @@ def plot_sweep(rows: list[SweepRow], path: Path) -> Path:
 
 def write_outputs(result: SweepResult, out: Path, prefix: str = "sweep") -> dict[str, Path]:
     out = Path(out)
-    markdown, data = write_table([asdict(row) for row in result.rows], out / prefix, title="Bottleneck sweep")
+    rows = [asdict(row) for row in result.rows + result.linear_rows]
+    markdown, data = write_table(rows, out / prefix, title="Bottleneck sweep")
     return {
         "table": markdown,
         "json": data,
-        "plot": plot_sweep(result.rows, out / f"{prefix}_psnr.png"),
+        "plot": plot_sweep(result.rows, out / f"{prefix}_psnr.png", result.linear_rows),
         "image": write_png(comparison_image(result), out / f"{prefix}_reconstructions.png"),
     }
 

@@ -28,7 +28,9 @@ def test_sweep_writes_table_plot_and_image(clip_dir, tmp_path):
     result = sweep_widths(_config(clip_dir, tmp_path))
     paths = write_outputs(result, tmp_path)
     rows = json.loads(paths["json"].read_text())
-    assert [row["width"] for row in rows] == [1, 64]
+    assert [(row["width"], row["model"]) for row in rows] == [
+        (1, "network"), (64, "network"), (1, "linear optimum"), (64, "linear optimum"),
+    ]
     assert "psnr_noise" in paths["table"].read_text()
     assert paths["plot"].stat().st_size > 0
     image = cv2.imread(str(paths["image"]))
@@ -77,3 +79,23 @@ def test_sweep_command_writes_outputs(clip_dir, tmp_path, capsys):
     assert (tmp_path / "sweep.md").is_file()
     assert (tmp_path / "sweep_reconstructions.png").is_file()
     assert "psnr_real" in capsys.readouterr().out
+
+
+def test_linear_optimum_of_wide_code_copies_noise(clip_dir, tmp_path):
+    wide = sweep_widths(_config(clip_dir, tmp_path, widths=[48])).linear_rows[0]
+    assert wide.psnr_noise == float("inf")
+
+
+def test_linear_optimum_of_narrow_code_loses_noise(clip_dir, tmp_path):
+    narrow = sweep_widths(_config(clip_dir, tmp_path, widths=[4])).linear_rows[0]
+    assert narrow.psnr_noise < narrow.psnr_real - 10
+
+
+def test_linear_optimum_skipped_with_rate_term(clip_dir, tmp_path):
+    assert sweep_widths(_config(clip_dir, tmp_path, widths=[2], lmbda=0.01)).linear_rows == []
+
+
+def test_sweep_json_writes_infinity_as_text(clip_dir, tmp_path):
+    paths = write_outputs(sweep_widths(_config(clip_dir, tmp_path, widths=[48])), tmp_path)
+    rows = json.loads(paths["json"].read_text())
+    assert rows[-1]["psnr_noise"] == "inf"
