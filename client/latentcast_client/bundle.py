@@ -99,11 +99,7 @@ class Bundle:
 
     def tables(self) -> EntropyTables:
         tables = EntropyTables.from_json((self.path / TABLES_FILE).read_text())
-        if tables.channels != self.manifest.latent_channels:
-            raise BundleError(
-                f"entropy tables have {tables.channels} channels but the manifest declares "
-                f"{self.manifest.latent_channels}"
-            )
+        self._check_channels(tables.channels, "entropy tables")
         return tables
 
     def inter_tables(self) -> InterTables | None:
@@ -111,12 +107,14 @@ class Bundle:
         if INTER_FILE not in self.manifest.files:
             return None
         tables = InterTables.from_json((self.path / INTER_FILE).read_text())
-        if tables.channels != self.manifest.latent_channels:
-            raise BundleError(
-                f"residual tables have {tables.channels} channels but the manifest declares "
-                f"{self.manifest.latent_channels}"
-            )
+        self._check_channels(tables.channels, "residual tables")
         return tables
+
+    def _check_channels(self, channels: int, kind: str) -> None:
+        if channels != self.manifest.latent_channels:
+            raise BundleError(
+                f"{kind} have {channels} channels but the manifest declares {self.manifest.latent_channels}"
+            )
 
 
 def _listed_files(folder: Path) -> tuple[str, ...]:

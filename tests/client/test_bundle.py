@@ -10,6 +10,7 @@ import pytest
 from latentcast_client.bundle import (
     BUNDLE_FORMAT_VERSION,
     DECODER_FILE,
+    INTER_FILE,
     MANIFEST,
     TABLES_FILE,
     Manifest,
@@ -19,6 +20,7 @@ from latentcast_client.bundle import (
 )
 from latentcast_client.entropy import FREQUENCY_BITS, EntropyTables
 from latentcast_client.errors import BundleError
+from latentcast_client.inter import CONTEXTS, InterTables
 from latentcast_client.stream import FORMAT_VERSION
 
 TABLES = EntropyTables(offsets=[0, -1], frequencies=[[1 << FREQUENCY_BITS], [1 << 15, 1 << 15]])
@@ -125,3 +127,48 @@ def manifest_bytes(**changes) -> bytes:
 def test_invalid_manifest_rejected(data, message):
     with pytest.raises(BundleError, match=message):
         Manifest.from_bytes(data)
+
+
+INTER = InterTables(ranges=[0, 0], frequencies=[[[1 << FREQUENCY_BITS]] * CONTEXTS] * 2, deadzone=0.7)
+
+
+def make_inter_bundle(folder: Path, tables: InterTables = INTER) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INTER_FILE).write_text(tables.to_json())
+    return make_bundle(folder)
+
+
+def test_manifest_lists_residual_tables(tmp_path):
+    make_inter_bundle(tmp_path)
+    assert load_bundle(tmp_path).manifest.listed_files() == (DECODER_FILE, TABLES_FILE, INTER_FILE)
+
+
+def test_bundle_residual_tables(tmp_path):
+    make_inter_bundle(tmp_path)
+    assert load_bundle(tmp_path).inter_tables() == INTER
+
+
+def test_bundle_without_residual_tables(tmp_path):
+    make_bundle(tmp_path)
+    assert load_bundle(tmp_path).inter_tables() is None
+
+
+def test_altered_residual_tables_detected(tmp_path):
+    make_inter_bundle(tmp_path)
+    with (tmp_path / INTER_FILE).open("a") as file:
+        file.write(" ")
+    with pytest.raises(BundleError, match=f"bundle file {INTER_FILE} has sha256"):
+        load_bundle(tmp_path)
+
+
+def test_missing_residual_tables_detected(tmp_path):
+    make_inter_bundle(tmp_path)
+    (tmp_path / INTER_FILE).unlink()
+    with pytest.raises(BundleError, match=f"bundle file {INTER_FILE} is missing"):
+        load_bundle(tmp_path)
+
+
+def test_residual_tables_channel_mismatch_detected(tmp_path):
+    make_inter_bundle(tmp_path, InterTables(ranges=[0], frequencies=[[[1 << FREQUENCY_BITS]] * CONTEXTS], deadzone=0.7))
+    with pytest.raises(BundleError, match="residual tables have 1 channels but the manifest declares 2"):
+        load_bundle(tmp_path).inter_tables()
