@@ -44,7 +44,10 @@ class CodecSpec:
         """ffmpeg output options for one setting; ``threads`` 0 leaves the encoder's default."""
         thread_options = ["-threads", str(threads)] if threads else []
         if self.name == "mjpeg":
-            return ["-c:v", "mjpeg", "-q:v", setting, "-pix_fmt", "yuvj420p", *thread_options]
+            # The encoder clamps -q:v to its default qmax of 31; pinning qmin and qmax lets a sweep
+            # reach the lower qualities (up to 69) that low-rate codecs need for BD-rate overlap.
+            return ["-c:v", "mjpeg", "-q:v", setting, "-qmin", setting, "-qmax", setting, "-pix_fmt", "yuvj420p",
+                    *thread_options]
         if self.name == "x264-intra":
             return ["-c:v", "libx264", "-preset", "medium", "-crf", setting, "-x264-params", "keyint=1",
                     "-pix_fmt", "yuv420p", *thread_options]
@@ -65,7 +68,7 @@ class CodecSpec:
 CODECS: dict[str, CodecSpec] = {
     spec.name: spec
     for spec in (
-        CodecSpec("mjpeg", "MJPEG", "mjpeg", "q", ("2", "3", "5", "8", "12", "20", "31"), "mjpeg", "mjpeg"),
+        CodecSpec("mjpeg", "MJPEG", "mjpeg", "q", ("2", "3", "5", "8", "12", "20", "31", "45", "69"), "mjpeg", "mjpeg"),
         CodecSpec("x264-intra", "x264 intra only", "libx264", "crf",
                   ("12", "18", "23", "28", "33", "38", "43", "48", "51"), "h264", "264"),
         CodecSpec("x264-medium", "x264 medium", "libx264", "crf",

@@ -61,6 +61,12 @@ def test_mjpeg_first_ten_frames_of_carphone(runner, carphone):
     assert point.encode_fps > 0
 
 
+def test_mjpeg_quality_above_31_is_honoured(runner, carphone):
+    reference = list(read_frames(carphone, limit=3))
+    smaller = runner.encode(CODECS["mjpeg"], "69", carphone, reference)
+    assert smaller.bytes < runner.encode(CODECS["mjpeg"], "31", carphone, reference).bytes
+
+
 def test_encode_removes_output_file(runner, carphone, tmp_path):
     runner.encode(CODECS["mjpeg"], "20", carphone, list(read_frames(carphone, limit=2)))
     assert list(tmp_path.iterdir()) == []
