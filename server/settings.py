@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="seconds without a heartbeat after which an encode's worker counts as dead and the job is "
         "re-queued; must be above twice job_heartbeat_seconds",
     )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="TCP port on `host` where each `latentcast worker` serves its Prometheus metrics (encode "
+        "counters) at /metrics; None: workers serve none",
+    )
     max_encode_attempts: int = Field(
         default=3, ge=1, le=100,
         description="encodes of one video whose worker died or was killed before it is marked failed",

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 import redis
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from latentcast.server.codecs import CodecRegistry, load_registry
@@ -77,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     codecs = load_registry(settings.weights_dir, settings.cache_dir, settings.default_quality)
     worker = QueueWorker(storage, codecs, job_queue, settings, health_file=args.health_file)
+    if settings.worker_metrics_port is not None:
+        # The encode counters live in this process, so it serves them itself for Prometheus to scrape.
+        start_http_server(settings.worker_metrics_port, addr=settings.host, registry=worker.metrics.registry)
+        logger.info("serving worker metrics at http://%s:%d/metrics", settings.host, settings.worker_metrics_port)
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda number, frame: worker.stop())
     try:
@@ -96,7 +101,8 @@ class QueueWorker:
         self.queue = job_queue
         self.settings = settings
         self.health_file = health_file
-        # NOTE: these counters stay in the worker process; the API's /metrics shows only its own.
+        # These counters stay in the worker process: the API's /metrics shows only its own, and the
+        # worker serves them at LATENTCAST_WORKER_METRICS_PORT.
         self.metrics = metrics or ServiceMetrics()
         self.worker = worker_name()
         self.heartbeats = Heartbeats(storage, self.worker, settings.job_heartbeat_seconds, settings.job_stale_seconds)

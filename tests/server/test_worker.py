@@ -188,6 +188,19 @@ def test_worker_updates_health_file(launch_worker: Callable[..., WorkerProcess],
     assert worker.process.poll() is None
 
 
+def test_worker_serves_its_metrics(
+    api: ServerProcess, api_client: httpx.Client, launch_worker: Callable[..., WorkerProcess], data_dir: Path,
+    deployment_settings: dict, storage: Storage, shared_data: Path,
+) -> None:
+    port = free_port()
+    launch_worker(data_dir, **deployment_settings, worker_metrics_port=port)
+    video_id = _upload_basketball(api_client, shared_data)
+    _wait_for(lambda: _finished(storage, video_id), f"the encode of video {video_id}")
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10.0).text
+    frames = [line for line in text.splitlines() if line.startswith("latentcast_frames_encoded_total ")]
+    assert frames == [f"latentcast_frames_encoded_total {float(BASKETBALL_FRAMES)}"]
+
+
 def _run_worker_command(data_dir: Path, settings: dict) -> subprocess.CompletedProcess:
     env = {**child_environment(settings), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "latentcast.server.cli", "worker", "--data-dir", str(data_dir)],
