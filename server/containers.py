@@ -134,6 +134,6 @@ def _overrun(unit: str, kind: bytes, position: int, size: int, header_size: int,
     if position + size > file_size:
         return (
             f"the '{label}' {unit} at byte {position} declares {size} bytes, "
-            f"but the file ends {file_size - position} bytes after its start"
+            f"but the file ends {file_size - position} bytes after the {unit}'s start"
         )
     return None

@@ -83,7 +83,7 @@ def test_truncation_large_size_box(tmp_path: Path) -> None:
     path = tmp_path / "large.mp4"
     path.write_bytes(_box(b"ftyp", b"isom") + struct.pack(">I4sQ", 1, b"mdat", 16 + 100) + bytes(50))
     assert find_truncation(path, containers.MP4) == (
-        "the 'mdat' box at byte 12 declares 116 bytes, but the file ends 66 bytes after its start"
+        "the 'mdat' box at byte 12 declares 116 bytes, but the file ends 66 bytes after the box's start"
     )
 
 
@@ -109,7 +109,7 @@ def test_truncation_cut_avi(tmp_path: Path) -> None:
     path = tmp_path / "cut.avi"
     path.write_bytes(_riff(b"AVI ", bytes(100))[:60])
     assert find_truncation(path, containers.AVI) == (
-        "the 'RIFF' chunk at byte 0 declares 112 bytes, but the file ends 60 bytes after its start"
+        "the 'RIFF' chunk at byte 0 declares 112 bytes, but the file ends 60 bytes after the chunk's start"
     )
 
 
