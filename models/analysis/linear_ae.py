@@ -1,8 +1,8 @@
 """The optimal linear autoencoder of the sweep's layout, computed in closed form.
 
 Under mean squared error on the training inputs, the best linear encoder and
-decoder with a code of k values reconstruct each centred input by its projection onto the top k principal
-components of the training inputs (the Eckart-Young theorem), so no linear
+decoder with a code of k values project each centred input onto the top k
+principal components of those inputs (the Eckart-Young theorem). No linear
 autoencoder of that width can do better after any amount of training. Here each input is one
 non-overlapping patch of SWEEP_STRIDE x SWEEP_STRIDE RGB pixels (48 values), the
 same area that one latent position of the sweep's autoencoder covers. A code of

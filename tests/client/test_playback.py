@@ -274,7 +274,7 @@ def test_play_start_not_encoded_raises(player, site):
         player.play(site.stream_url(), start=0.1)
 
 
-def test_start_inside_group_of_pictures_starts_at_its_keyframe(player, site, predicted_clip):
+def test_start_inside_gop_uses_keyframe(player, site, predicted_clip):
     url = site.add_video("predicted", predicted_clip.data)
     # Frame 6 (0.2 s) is a P-frame; the keyframe before it is frame PREDICTED_KEYINT.
     stats = PlaybackStats()
