@@ -74,7 +74,7 @@ def run_encode(args: argparse.Namespace) -> int:
         return 2
     logger.info("encoding at quality %d with model %s", codec.quality, codec.model_id)
     info = probe(args.input)
-    bar = tqdm(total=info.frame_count, desc="encode", unit="frame")
+    bar = tqdm(total=info.frame_count, desc="encode", unit="frame", disable=None)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with _partial_file(args.output) as partial, open(partial, "wb") as out:
         stats = encode_video(
@@ -169,7 +169,7 @@ def _decode(args: argparse.Namespace) -> int:
     stats = PlaybackStats()
     reference = read_frames(args.reference) if args.reference else None
     psnrs, writer = [], None
-    bar = tqdm(desc="decode", unit="frame")
+    bar = tqdm(desc="decode", unit="frame", disable=None)
     with _partial_file(args.output) as partial:
         _decode_frames(args, resolve_bundle, stats, reference, psnrs, partial, bar)
     header = stats.header

@@ -68,7 +68,8 @@ def fit_inter_tables(
     frames_seen = 0
     for frames in clips:
         reference = previous = None
-        for number, frame in enumerate(tqdm(frames, desc="fitting residual tables", unit="frame", leave=False)):
+        bar = tqdm(frames, desc="fitting residual tables", unit="frame", leave=False, disable=None)
+        for number, frame in enumerate(bar):
             y = model.analyze(to_tensor(frame))[0]
             if number % keyint == 0:
                 reference = model.coder.clip(np.round(y).astype(np.int64)).astype(np.int32)
