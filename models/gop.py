@@ -30,7 +30,7 @@ class GopConfig:
     """
 
     keyint: int = 60
-    scenecut: float = 0.8
+    scenecut: float = 0.95
 
     def __post_init__(self) -> None:
         if self.keyint < 1:
