@@ -90,6 +90,9 @@ def process_group(context: LaunchContext, device: torch.device) -> Iterator[None
     dist.init_process_group(backend, rank=context.rank, world_size=context.world_size)
     try:
         yield
+        # Rank 0 still validates, fits the residual tables and saves after the last step. Leaving
+        # together keeps a rank from tearing down gloo while rank 0 works, which can abort it.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
