@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from latentcast.models.entropy import FactorizedDensity, quantize
@@ -159,8 +159,8 @@ def load_model(path: Path | str | None = None) -> FrameCodec:
     if not config_path.is_file():
         raise FileNotFoundError(f"model config {config_path} is missing; it is written beside the weights")
     model = FrameCodec(CodecConfig.from_dict(json.loads(config_path.read_text())))
-    model.load_state_dict({key: value.float() for key, value in load_file(str(path)).items()})
     with safe_open(str(path), framework="pt") as weights:
+        model.load_state_dict({key: weights.get_tensor(key).float() for key in weights.keys()})
         inter = (weights.metadata() or {}).get(INTER_METADATA_KEY)
     model.inter = InterTables.from_json(inter) if inter is not None else None
     return model.eval()

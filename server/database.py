@@ -63,7 +63,7 @@ class Database(ABC):
     @property
     @abstractmethod
     def description(self) -> str:
-        """The database for logs and messages, without a password."""
+        """Return a name of the database for logs and messages, with any password removed."""
 
     @abstractmethod
     def connect(self) -> Connection:

@@ -1,8 +1,8 @@
 """API keys: random keys shown once and stored as SHA-256 digests, and the ``latentcast keys`` command.
 
-    latentcast keys create NAME     print a new key once (stdout) and its id (stderr)
-    latentcast keys list            id, creation time, status and name of every key
-    latentcast keys revoke ID       reject the key from now on; its videos stay stored
+    latentcast keys create NAME     prints a new key once (stdout) and its id (stderr)
+    latentcast keys list            lists the id, creation time, status and name of every key
+    latentcast keys revoke ID       rejects the key from now on, and its videos stay stored
 
 A key is ``lc_`` and 32 random bytes in URL-safe base64. With 256 random bits a key cannot be
 guessed, so one SHA-256 of its text is enough to store it: slow password hashes exist for

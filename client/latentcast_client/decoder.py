@@ -73,9 +73,7 @@ class FrameDecoder:
     def _decode_predicted(self, packet: Packet) -> np.ndarray:
         if self.inter is None:
             raise StreamError("it is a predicted frame, but the bundle has no residual tables (inter.json)")
-        if self.reference.latent is None or packet.index != self.reference.index + 1:
-            # Reference.advance raises the StreamError that asks the caller to start at a keyframe.
-            return self.reference.advance(np.zeros(1, dtype=np.int32), packet.index)
+        self.reference.expect(packet.index)
         residual = self.inter.decode(packet.payload, self.reference.residual)
         return self.reference.advance(residual, packet.index)
 

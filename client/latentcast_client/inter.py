@@ -176,13 +176,17 @@ class Reference:
         self.residual = np.zeros_like(self.latent)
         self.index = index
 
-    def advance(self, residual: np.ndarray, index: int) -> np.ndarray:
-        """Apply the residual of frame ``index`` and return that frame's latent."""
+    def expect(self, index: int) -> None:
+        """Raise StreamError unless frame ``index`` directly follows the reference frame."""
         if self.latent is None or index != self.index + 1:
             raise StreamError(
                 f"frame {index} is a predicted frame, but frame {index - 1} was not decoded before it; "
                 "start decoding at a keyframe"
             )
+
+    def advance(self, residual: np.ndarray, index: int) -> np.ndarray:
+        """Apply the residual of frame ``index`` and return that frame's latent."""
+        self.expect(index)
         self.latent = self.latent + residual.astype(np.int32)
         self.residual = residual.astype(np.int32)
         self.index = index

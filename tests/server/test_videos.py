@@ -352,7 +352,7 @@ def test_rejected_uploads_leave_no_files(client: httpx.Client, server, tmp_path:
     notes = tmp_path / "notes.txt"
     notes.write_text("not a video\n")
     uploads_dir = server.data_dir / "uploads"
-    # The folder also holds the uploads of other tests' keys, which this client cannot list.
+    # The folder also contains the uploads of other tests' keys, which this client cannot list.
     before = {path.name for path in uploads_dir.iterdir()}
     assert upload(client, notes).status_code == 415
     after = {path.name for path in uploads_dir.iterdir()}
